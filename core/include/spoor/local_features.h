@@ -1,0 +1,59 @@
+// RootSIFT local features: keypoints and descriptors used both to find
+// candidate references (descriptor voting) and to verify a match
+// geometrically.
+//
+// Thread safety: ExtractLocalFeatures may be called from many threads.
+#ifndef SPOOR_LOCAL_FEATURES_H_
+#define SPOOR_LOCAL_FEATURES_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace spoor {
+
+struct Image;
+
+inline constexpr int kDescriptorDim = 128;
+// Bumped whenever the descriptor values change (detector, normalisation,
+// quantisation); an index written with another version is refused on load.
+inline constexpr int kDescriptorVersion = 1;
+
+struct FeatureOptions {
+  // Most keypoints kept per image, strongest first. Default: 1000. At most
+  // 4096 (the descriptor index packs the keypoint number into 12 bits).
+  int max_features = 1000;
+  // Images whose longest side is smaller are upscaled to this before
+  // detection, so heavily downscaled copies still yield keypoints; pixels.
+  // Default: 480.
+  int min_side = 480;
+};
+
+struct Keypoint {
+  float x = 0;      ///< column in the image the features were taken from
+  float y = 0;      ///< row
+  float size = 0;   ///< diameter of the keypoint's region, pixels
+  float angle = 0;  ///< dominant orientation, degrees
+};
+
+// Features of one image. Descriptor i is descriptors[i * kDescriptorDim + j],
+// RootSIFT quantised to bytes (value = round(rootsift * kDescriptorScale)).
+struct LocalFeatures {
+  int width = 0;   ///< size of the image the coordinates refer to
+  int height = 0;
+  std::vector<Keypoint> keypoints;
+  std::vector<std::uint8_t> descriptors;
+
+  int size() const { return static_cast<int>(keypoints.size()); }
+};
+
+inline constexpr float kDescriptorScale = 512.0f;
+
+LocalFeatures ExtractLocalFeatures(const Image& image,
+                                   const FeatureOptions& options);
+
+// Descriptors as floats (RootSIFT scale), n * kDescriptorDim values.
+std::vector<float> DescriptorsAsFloat(const LocalFeatures& features);
+
+}  // namespace spoor
+
+#endif  // SPOOR_LOCAL_FEATURES_H_

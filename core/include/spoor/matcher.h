@@ -1,0 +1,115 @@
+// The matching pipeline: query bytes in, verified matches with evidence out.
+//
+//   decode (image.h) -> perceptual hash variants + RootSIFT (and the mirror's)
+//   -> candidates from the hash index and descriptor voting
+//   -> geometric verification of each candidate -> score, verdict, evidence
+//
+// Thread safety: a Matcher is immutable; Match may be called from many
+// threads at once. The ReferenceIndex must outlive the Matcher.
+#ifndef SPOOR_MATCHER_H_
+#define SPOOR_MATCHER_H_
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "spoor/reference.h"
+
+namespace spoor {
+
+class ReferenceIndex;
+struct Image;
+
+// Default match threshold: scores at or above it are reported as matches.
+// Chosen from the score distribution of unrelated photos (docs/SCORING.md).
+inline constexpr double kDefaultMinScore = 0.5;
+
+enum class Verdict {
+  kNoMatch,       ///< below the threshold (listed only when min_score allows)
+  kExact,         ///< the same picture, at most rescaled or recompressed
+  kModifiedCopy,  ///< the reference picture edited: cropped, mirrored, ...
+  kSameItem,      ///< the same object photographed again
+};
+const char* VerdictName(Verdict v);  ///< "no_match", "exact", ...
+
+// Per-request settings.
+struct MatchOptions {
+  // Matches returned, best first. Default: 5.
+  int max_results = 5;
+  // Lowest score returned. Default: kDefaultMinScore. 0 lists every verified
+  // candidate with its score (for precision-recall curves).
+  double min_score = kDefaultMinScore;
+  // Candidates taken from descriptor voting and verified. Default: 8.
+  int max_candidates = 8;
+  // Also match the mirrored query when the direct pass finds nothing at or
+  // above min_score. Default: true.
+  bool try_mirror = true;
+};
+
+struct Box {
+  int x = 0, y = 0, width = 0, height = 0;  ///< original-image pixels
+  bool operator==(const Box&) const = default;
+};
+
+// The transform that takes the reference onto the query.
+struct Transform {
+  bool mirrored = false;     ///< the query is the reference flipped left-right
+  double rotation_degrees = 0;  ///< counter-clockwise, (-180, 180]
+  double scale = 1;          ///< query size / reference size (original pixels)
+  bool perspective = false;  ///< significantly non-affine (a photo of a screen)
+  // Row-major 3x3 homography from reference to query original pixels
+  // (applied after the mirror when `mirrored`).
+  std::array<double, 9> homography{1, 0, 0, 0, 1, 0, 0, 0, 1};
+};
+
+struct Match {
+  Reference reference;
+  double score = 0;  ///< in [0, 1]; see docs/SCORING.md
+  Verdict verdict = Verdict::kNoMatch;
+  int inliers = 0;         ///< geometrically consistent keypoint pairs
+  int hash_distance = -1;  ///< perceptual-hash bits differing; -1 if not near
+  Box query_box;  ///< where the reference appears in the query
+  Box ref_box;    ///< which part of the reference appears
+  Transform transform;
+};
+
+// Milliseconds spent in each stage.
+struct StageTimings {
+  double decode_ms = 0;
+  double hash_ms = 0;
+  double features_ms = 0;
+  double search_ms = 0;
+  double verify_ms = 0;
+  double total_ms = 0;
+};
+
+struct MatchResult {
+  std::vector<Match> matches;  ///< best first
+  int width = 0;               ///< query size, original pixels
+  int height = 0;
+  std::string format;
+  StageTimings timings;
+};
+
+class Matcher {
+ public:
+  explicit Matcher(const ReferenceIndex& index);
+
+  // Decodes with the index's decode settings, then matches. InvalidArgument
+  // or ResourceExhausted from decoding (see DecodeImage).
+  absl::StatusOr<MatchResult> Match(std::span<const std::uint8_t> bytes,
+                                    const MatchOptions& options,
+                                    const std::string& name = "query") const;
+  // Matches pixels already decoded by DecodeImage with index.options().decode.
+  MatchResult MatchImage(const Image& image, const MatchOptions& options) const;
+
+ private:
+  const ReferenceIndex& index_;
+};
+
+}  // namespace spoor
+
+#endif  // SPOOR_MATCHER_H_

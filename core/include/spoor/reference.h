@@ -1,0 +1,48 @@
+// What Spoor knows about one reference photo: where it came from, its
+// content hash, and the labels a curator gave it.
+#ifndef SPOOR_REFERENCE_H_
+#define SPOOR_REFERENCE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace spoor {
+
+// Curator-supplied labels. Every field is optional (empty when unknown).
+struct Labels {
+  std::string species_scientific;  ///< e.g. "Loxodonta africana"
+  std::string species_common;      ///< e.g. "African elephant"
+  // One of: live_animal, ivory, horn, skin, scales, shell, feathers, other.
+  std::string item_type;
+  std::string cites_appendix;  ///< "I", "II" or "III"
+  std::string source;          ///< where the photo came from
+  std::string case_ref;        ///< case or seizure reference
+  std::string licence;         ///< licence of the photo
+
+  bool operator==(const Labels&) const = default;
+};
+
+// InvalidArgument naming the field when item_type or cites_appendix holds a
+// value outside its vocabulary.
+absl::Status ValidateLabels(const Labels& labels);
+
+struct Reference {
+  std::int64_t id = 0;  ///< stable id, never reused after removal
+  std::string source;   ///< path relative to the indexed SOURCE, or a name
+  std::string sha256;   ///< hex SHA-256 of the encoded bytes
+  std::int64_t bytes = 0;
+  int width = 0;   ///< original size, after EXIF orientation
+  int height = 0;
+  std::string format;
+  Labels labels;
+  std::string added_at;  ///< UTC, ISO 8601
+};
+
+// Hex SHA-256 of `size` bytes at `data`.
+std::string Sha256Hex(const void* data, std::size_t size);
+
+}  // namespace spoor
+
+#endif  // SPOOR_REFERENCE_H_

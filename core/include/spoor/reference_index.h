@@ -1,0 +1,147 @@
+// An index directory: the reference photos Spoor matches against.
+//
+//   DIR/manifest.json     descriptor version, dimensions, factory strings,
+//                         working resolution, counts (checked on Open)
+//   DIR/references.db     SQLite: references, labels, hashes, local features
+//                         (the source of truth)
+//   DIR/hash.faissbin     FAISS binary index of perceptual hashes
+//   DIR/descriptors.faiss FAISS index of every reference's local descriptors
+//
+// FAISS files are derived from the database and written atomically by
+// Save(); if they are missing or disagree with the database on Open (a crash
+// between an insert and a save), they are rebuilt from it.
+//
+// Thread safety: all methods may be called concurrently. Searches share a
+// reader lock; Insert, Remove and Save take the writer lock briefly. Prepare
+// (decoding and feature extraction) takes no lock at all.
+#ifndef SPOOR_REFERENCE_INDEX_H_
+#define SPOOR_REFERENCE_INDEX_H_
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "spoor/image.h"
+#include "spoor/local_features.h"
+#include "spoor/perceptual_hash.h"
+#include "spoor/reference.h"
+
+namespace spoor {
+
+class DescriptorIndex;
+class HashIndex;
+class ReferenceStore;
+struct HashHit;
+struct StoredReference;
+struct Vote;
+struct VoteOptions;
+
+// How an index directory describes images. Fixed when the directory is
+// created and recorded in its manifest; queries use the same settings.
+struct IndexOptions {
+  // FAISS factory string of the descriptor index. Default: "Flat" (exact;
+  // right for up to ~100k references' descriptors). "HNSW32" scales further.
+  std::string descriptor_factory = "Flat";
+  // Working resolution and decode limits. Default: longest side 800 px.
+  DecodeOptions decode = {.max_side = 800};
+  FeatureOptions features;
+};
+
+// A reference decoded and described, ready to insert.
+struct PreparedReference {
+  Reference reference;
+  Hash256 hash{};
+  LocalFeatures features;
+};
+
+struct AddResult {
+  std::int64_t id = 0;
+  bool added = false;  ///< false when the same bytes were already indexed
+};
+
+struct IndexStats {
+  std::int64_t references = 0;
+  std::int64_t descriptors = 0;   ///< vectors in the descriptor index
+  std::int64_t hashes = 0;        ///< vectors in the hash index
+  std::string descriptor_factory;
+  int descriptor_version = 0;
+  bool rebuilt_on_open = false;   ///< FAISS files were rebuilt from the db
+  std::int64_t disk_bytes = 0;    ///< all files in the directory
+};
+
+class ReferenceIndex {
+ public:
+  // Creates DIR (and parents) with `options`, or opens it if it already holds
+  // an index with the same options; FailedPrecondition if its options differ.
+  static absl::StatusOr<std::unique_ptr<ReferenceIndex>> Create(
+      const std::string& dir, const IndexOptions& options);
+  // Opens an existing index. NotFound when DIR has no manifest;
+  // FailedPrecondition when it was written with another descriptor version,
+  // dimension or layout.
+  static absl::StatusOr<std::unique_ptr<ReferenceIndex>> Open(
+      const std::string& dir);
+  ~ReferenceIndex();
+
+  const IndexOptions& options() const { return options_; }
+  const std::string& dir() const { return dir_; }
+
+  // Decodes and describes an image; no lock, no side effect.
+  absl::StatusOr<PreparedReference> Prepare(std::span<const std::uint8_t> bytes,
+                                            const std::string& source,
+                                            const Labels& labels) const;
+  // Inserts a prepared reference, or returns the id already holding the same
+  // SHA-256. Persisted in the database at once; FAISS files at Save().
+  absl::StatusOr<AddResult> Insert(PreparedReference prepared);
+  // Prepare + Insert; skips decoding when the bytes are already indexed.
+  absl::StatusOr<AddResult> Add(std::span<const std::uint8_t> bytes,
+                                const std::string& source,
+                                const Labels& labels);
+  std::optional<std::int64_t> FindBySha256(const std::string& sha256) const;
+
+  // NotFound for an unknown id.
+  absl::Status Remove(std::int64_t id);
+  absl::StatusOr<Reference> Get(std::int64_t id) const;
+  // References with id > after_id, ascending by id, at most `limit`.
+  absl::StatusOr<std::vector<Reference>> List(std::int64_t after_id,
+                                              int limit) const;
+  IndexStats Stats() const;
+
+  // Checks that the database, both FAISS indexes and the manifest agree.
+  // Returns DataLoss naming the first disagreement.
+  absl::Status Verify() const;
+
+  // Writes the FAISS indexes and the manifest atomically.
+  absl::Status Save();
+
+  // --- used by Matcher ---
+  std::vector<HashHit> SearchHashes(
+      const std::array<Hash256, kOrientationCount>& variants, int max_distance,
+      int max_results) const;
+  std::vector<Vote> SearchDescriptors(const std::vector<float>& descriptors,
+                                      const VoteOptions& options) const;
+  absl::StatusOr<StoredReference> Load(std::int64_t id) const;
+
+ private:
+  ReferenceIndex(std::string dir, IndexOptions options);
+  absl::Status LoadOrRebuild();
+  absl::Status RebuildLocked();
+  absl::Status WriteManifestLocked();
+
+  const std::string dir_;
+  const IndexOptions options_;
+  std::unique_ptr<ReferenceStore> store_;
+  mutable std::shared_mutex mu_;  // guards the two FAISS indexes
+  std::unique_ptr<HashIndex> hashes_;
+  std::unique_ptr<DescriptorIndex> descriptors_;
+  bool rebuilt_on_open_ = false;
+};
+
+}  // namespace spoor
+
+#endif  // SPOOR_REFERENCE_INDEX_H_

@@ -1,0 +1,70 @@
+#include "spoor/local_features.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "features/image_view.h"
+#include "spoor/image.h"
+
+namespace spoor {
+
+LocalFeatures ExtractLocalFeatures(const Image& image,
+                                   const FeatureOptions& options) {
+  LocalFeatures out;
+  out.width = image.width;
+  out.height = image.height;
+  if (image.width == 0 || image.height == 0) return out;
+
+  cv::Mat grey;
+  cv::cvtColor(AsMat(image), grey, cv::COLOR_BGR2GRAY);
+  double upscale = 1.0;
+  int longest = std::max(image.width, image.height);
+  if (longest < options.min_side) {
+    upscale = static_cast<double>(options.min_side) / longest;
+    cv::resize(grey, grey, cv::Size(), upscale, upscale, cv::INTER_CUBIC);
+  }
+
+  int max_features = std::clamp(options.max_features, 1, 4096);
+  // SIFT objects hold no state between calls beyond their settings, but
+  // creating one is cheap next to detection, so each call makes its own.
+  cv::Ptr<cv::SIFT> sift = cv::SIFT::create(max_features);
+  std::vector<cv::KeyPoint> keypoints;
+  cv::Mat descriptors;
+  sift->detectAndCompute(grey, cv::noArray(), keypoints, descriptors);
+  // SIFT can return a few more than asked when responses tie.
+  size_t n = std::min<size_t>(keypoints.size(), max_features);
+
+  out.keypoints.reserve(n);
+  out.descriptors.resize(n * kDescriptorDim);
+  for (size_t i = 0; i < n; ++i) {
+    const cv::KeyPoint& kp = keypoints[i];
+    out.keypoints.push_back({static_cast<float>(kp.pt.x / upscale),
+                             static_cast<float>(kp.pt.y / upscale),
+                             static_cast<float>(kp.size / upscale), kp.angle});
+    // RootSIFT (Arandjelovic & Zisserman 2012): L1-normalise, then square
+    // root, so Euclidean distance compares like the Hellinger kernel.
+    const float* d = descriptors.ptr<float>(static_cast<int>(i));
+    float l1 = 0;
+    for (int j = 0; j < kDescriptorDim; ++j) l1 += std::abs(d[j]);
+    l1 = std::max(l1, 1e-7f);
+    for (int j = 0; j < kDescriptorDim; ++j) {
+      float v = std::sqrt(std::abs(d[j]) / l1) * kDescriptorScale;
+      out.descriptors[i * kDescriptorDim + j] =
+          static_cast<std::uint8_t>(std::min(255.0f, std::round(v)));
+    }
+  }
+  return out;
+}
+
+std::vector<float> DescriptorsAsFloat(const LocalFeatures& features) {
+  std::vector<float> out(features.descriptors.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    out[i] = features.descriptors[i] / kDescriptorScale;
+  }
+  return out;
+}
+
+}  // namespace spoor

@@ -1,0 +1,79 @@
+// FAISS index over the local descriptors of every reference, used to vote
+// for the references a query shows, even when a reference fills only part of
+// the query (crops, collages, screenshots, re-photographs). The index type
+// comes from a FAISS factory string ("Flat" for small sets, "HNSW32" or
+// "IVF1024,SQ8" for large ones).
+//
+// Vector ids pack the reference id and the keypoint number:
+// id = ref_id * kMaxKeypointsPerRef + keypoint.
+//
+// Thread safety: const methods may run concurrently; others need exclusive
+// access (ReferenceIndex holds the lock).
+#ifndef SPOOR_INDEX_DESCRIPTOR_INDEX_H_
+#define SPOOR_INDEX_DESCRIPTOR_INDEX_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "spoor/local_features.h"
+
+namespace faiss {
+struct Index;
+}
+
+namespace spoor {
+
+inline constexpr std::int64_t kMaxKeypointsPerRef = 4096;
+
+struct Vote {
+  std::int64_t ref_id = 0;
+  float votes = 0;  ///< number of query descriptors whose neighbours hit it
+};
+
+struct VoteOptions {
+  // Neighbours looked up per query descriptor. Default: 4.
+  int neighbours = 4;
+  // Squared RootSIFT distance under which a neighbour counts. Default: 0.15.
+  float max_distance_sq = 0.15f;
+  // References returned, most votes first. Default: 8.
+  int max_results = 8;
+};
+
+class DescriptorIndex {
+ public:
+  // InvalidArgument when FAISS cannot build `factory`.
+  static absl::StatusOr<std::unique_ptr<DescriptorIndex>> Create(
+      const std::string& factory);
+  ~DescriptorIndex();
+
+  const std::string& factory() const { return factory_; }
+  bool needs_training() const;
+  // Trains on `descriptors` (n * kDescriptorDim floats) when the index type
+  // needs it; FailedPrecondition when there are too few.
+  absl::Status Train(const std::vector<float>& descriptors);
+
+  absl::Status Add(std::int64_t ref_id, const LocalFeatures& features);
+  // Unimplemented when the index type cannot remove (HNSW): rebuild instead.
+  absl::Status Remove(std::int64_t ref_id);
+  std::int64_t size() const;
+
+  std::vector<Vote> Search(const std::vector<float>& query_descriptors,
+                           const VoteOptions& options) const;
+
+  absl::Status Write(const std::string& path) const;
+  static absl::StatusOr<std::unique_ptr<DescriptorIndex>> Read(
+      const std::string& path, const std::string& factory);
+
+ private:
+  DescriptorIndex(std::unique_ptr<faiss::Index> index, std::string factory);
+
+  std::unique_ptr<faiss::Index> index_;
+  std::string factory_;
+};
+
+}  // namespace spoor
+
+#endif  // SPOOR_INDEX_DESCRIPTOR_INDEX_H_

@@ -1,0 +1,305 @@
+#include "spoor/matcher.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "features/image_view.h"
+#include "index/descriptor_index.h"
+#include "index/hash_index.h"
+#include "spoor/image.h"
+#include "spoor/local_features.h"
+#include "spoor/perceptual_hash.h"
+#include "spoor/reference_index.h"
+#include "store/reference_store.h"
+#include "verify/geometric_verifier.h"
+
+namespace spoor {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start)
+      .count();
+}
+
+// Hash tier thresholds, in bits out of 256. Measured on the test corpus:
+// recompressed and rescaled copies stay under 20; unrelated photos sit
+// around 128 and rarely come below 90.
+constexpr int kHashCandidateDistance = 64;
+constexpr int kExactDistance = 20;
+constexpr int kHashCandidates = 8;
+
+// Inlier count at which verification alone makes a match (score 0.5), and
+// the inliers over it that take the score most of the way to 1. Unrelated
+// photos produce at most ~10 inliers; see docs/SCORING.md.
+constexpr double kInliersAtThreshold = 15;
+constexpr double kInlierScale = 12;
+
+// Share of the reference keypoints visible in the query that must be inliers
+// for a verified match to count as a copy rather than the same item
+// photographed again.
+constexpr double kCopyDensity = 0.25;
+
+double ScoreFromInliers(int inliers) {
+  if (inliers <= 0) return 0;
+  // Logistic in the inlier count: 0.5 at kInliersAtThreshold.
+  return 1.0 / (1.0 + std::exp(-(inliers - kInliersAtThreshold) /
+                               (kInlierScale / 3)));
+}
+
+double ScoreFromHash(int distance) {
+  if (distance < 0 || distance > kHashCandidateDistance) return 0;
+  // 1 at distance 0, 0.5 at the exact-copy bound, falling to 0 at 64.
+  if (distance <= kExactDistance) return 1.0 - 0.5 * distance / kExactDistance;
+  return 0.5 * (kHashCandidateDistance - distance) /
+         (kHashCandidateDistance - kExactDistance) * 0.8;
+}
+
+cv::Matx33d ScaleMatrix(double s) {
+  return cv::Matx33d(s, 0, 0, 0, s, 0, 0, 0, 1);
+}
+
+Box ToBox(const std::vector<cv::Point2d>& points, int width, int height) {
+  double x0 = 1e18, y0 = 1e18, x1 = -1e18, y1 = -1e18;
+  for (const auto& p : points) {
+    x0 = std::min(x0, p.x);
+    y0 = std::min(y0, p.y);
+    x1 = std::max(x1, p.x);
+    y1 = std::max(y1, p.y);
+  }
+  x0 = std::clamp(x0, 0.0, static_cast<double>(width));
+  x1 = std::clamp(x1, 0.0, static_cast<double>(width));
+  y0 = std::clamp(y0, 0.0, static_cast<double>(height));
+  y1 = std::clamp(y1, 0.0, static_cast<double>(height));
+  return Box{static_cast<int>(std::lround(x0)), static_cast<int>(std::lround(y0)),
+             static_cast<int>(std::lround(x1 - x0)),
+             static_cast<int>(std::lround(y1 - y0))};
+}
+
+std::vector<cv::Point2d> Project(const cv::Matx33d& h, double w, double hgt) {
+  std::vector<cv::Point2d> corners = {{0, 0}, {w, 0}, {w, hgt}, {0, hgt}};
+  std::vector<cv::Point2d> out;
+  for (const auto& c : corners) {
+    cv::Vec3d v = h * cv::Vec3d(c.x, c.y, 1);
+    out.emplace_back(v[0] / v[2], v[1] / v[2]);
+  }
+  return out;
+}
+
+// One pass over the query as decoded (or its mirror).
+struct Pass {
+  const Image* image = nullptr;
+  bool mirrored = false;
+  LocalFeatures features;
+};
+
+// Fills `match` from a verification; returns false when nothing verified.
+bool Evaluate(const Pass& pass, const Verification& v,
+              const StoredReference& ref, int query_w, int query_h,
+              Match& match) {
+  if (v.inliers == 0) return false;
+  const LocalFeatures& qf = pass.features;
+  const LocalFeatures& rf = ref.features;
+  cv::Matx33d h;
+  for (int i = 0; i < 9; ++i) h(i / 3, i % 3) = v.homography[i];
+  // Feature coordinates -> original pixels on both sides.
+  double q_scale = static_cast<double>(query_w) / qf.width;
+  double r_scale = static_cast<double>(ref.reference.width) / rf.width;
+  cv::Matx33d h_orig = ScaleMatrix(q_scale) * h * ScaleMatrix(1.0 / r_scale);
+  cv::Matx33d full = h_orig;
+  if (pass.mirrored) {
+    cv::Matx33d flip(-1, 0, query_w, 0, 1, 0, 0, 0, 1);
+    full = flip * h_orig;
+  }
+  match.inliers = v.inliers;
+  match.query_box = ToBox(Project(full, ref.reference.width,
+                                  ref.reference.height),
+                          query_w, query_h);
+  match.ref_box = ToBox(Project(full.inv(), query_w, query_h),
+                        ref.reference.width, ref.reference.height);
+
+  Transform& t = match.transform;
+  t.mirrored = pass.mirrored;
+  double a = h_orig(0, 0), b = h_orig(0, 1), c = h_orig(1, 0), d = h_orig(1, 1);
+  t.scale = std::sqrt(std::abs(a * d - b * c));
+  // Image y points down, so atan2(c, a) is clockwise; report counter-clockwise.
+  t.rotation_degrees = -std::atan2(c, a) * 180.0 / CV_PI;
+  if (t.rotation_degrees <= -180) t.rotation_degrees += 360;
+  double persp = std::abs(h_orig(2, 0)) * ref.reference.width +
+                 std::abs(h_orig(2, 1)) * ref.reference.height;
+  t.perspective = persp > 0.05 * std::abs(h_orig(2, 2));
+  for (int i = 0; i < 9; ++i) t.homography[i] = full(i / 3, i % 3) / full(2, 2);
+
+  // A copy keeps the reference's pixels: most reference keypoints that land
+  // inside the query survive as inliers. A re-photographed item shares only
+  // the object, under new light and on a new background, and keeps few.
+  int visible = 0;
+  for (const Keypoint& k : rf.keypoints) {
+    cv::Vec3d p = h * cv::Vec3d(k.x, k.y, 1);
+    double x = p[0] / p[2], y = p[1] / p[2];
+    if (x >= 0 && y >= 0 && x < qf.width && y < qf.height) ++visible;
+  }
+  double density = visible > 0 ? static_cast<double>(v.inliers) / visible : 0;
+  bool copy = density >= kCopyDensity;
+  match.verdict = copy ? Verdict::kModifiedCopy : Verdict::kSameItem;
+  match.score = ScoreFromInliers(v.inliers);
+  return true;
+}
+
+}  // namespace
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kExact: return "exact";
+    case Verdict::kModifiedCopy: return "modified_copy";
+    case Verdict::kSameItem: return "same_item";
+    case Verdict::kNoMatch: break;
+  }
+  return "no_match";
+}
+
+Matcher::Matcher(const ReferenceIndex& index) : index_(index) {}
+
+absl::StatusOr<MatchResult> Matcher::Match(std::span<const std::uint8_t> bytes,
+                                           const MatchOptions& options,
+                                           const std::string& name) const {
+  auto start = Clock::now();
+  auto image = DecodeImage(bytes, index_.options().decode, name);
+  if (!image.ok()) return image.status();
+  double decode_ms = MsSince(start);
+  MatchResult result = MatchImage(*image, options);
+  result.timings.decode_ms = decode_ms;
+  result.timings.total_ms += decode_ms;
+  return result;
+}
+
+MatchResult Matcher::MatchImage(const Image& image,
+                                const MatchOptions& options) const {
+  MatchResult result;
+  result.width = image.original_width;
+  result.height = image.original_height;
+  result.format = image.format;
+  StageTimings& t = result.timings;
+  auto start = Clock::now();
+
+  auto stage = Clock::now();
+  auto variants = ComputeHashVariants(image);
+  std::vector<HashHit> hash_hits =
+      index_.SearchHashes(variants, kHashCandidateDistance, kHashCandidates);
+  std::map<std::int64_t, HashHit> hash_by_ref;
+  for (const HashHit& h : hash_hits) hash_by_ref[h.ref_id] = h;
+  t.hash_ms = MsSince(stage);
+
+  const FeatureOptions& feature_options = index_.options().features;
+  VoteOptions vote;
+  vote.max_results = std::max(1, options.max_candidates);
+
+  std::map<std::int64_t, spoor::Match> best;  // by reference id
+  auto run_pass = [&](Pass& pass) {
+    auto s = Clock::now();
+    pass.features = ExtractLocalFeatures(*pass.image, feature_options);
+    t.features_ms += MsSince(s);
+
+    s = Clock::now();
+    std::vector<Vote> votes =
+        index_.SearchDescriptors(DescriptorsAsFloat(pass.features), vote);
+    std::vector<std::int64_t> candidates;
+    for (const Vote& v : votes) candidates.push_back(v.ref_id);
+    for (const HashHit& h : hash_hits) {
+      if (IsMirrored(h.orientation) == pass.mirrored &&
+          std::find(candidates.begin(), candidates.end(), h.ref_id) ==
+              candidates.end())
+        candidates.push_back(h.ref_id);
+    }
+    t.search_ms += MsSince(s);
+
+    s = Clock::now();
+    for (std::int64_t id : candidates) {
+      auto stored = index_.Load(id);
+      if (!stored.ok()) continue;  // removed since the search: skip it
+      Verification v = VerifyGeometry(pass.features, stored->features, {});
+      spoor::Match m;
+      m.reference = stored->reference;
+      if (!Evaluate(pass, v, *stored, image.original_width,
+                    image.original_height, m)) {
+        m.score = 0;
+      }
+      auto it = best.find(id);
+      if (it == best.end() || m.score > it->second.score) best[id] = m;
+    }
+    t.verify_ms += MsSince(s);
+  };
+
+  Pass direct{&image, false, {}};
+  run_pass(direct);
+
+  auto has_match = [&] {
+    for (const auto& [id, m] : best)
+      if (m.score >= std::max(options.min_score, kDefaultMinScore)) return true;
+    return false;
+  };
+  if (options.try_mirror && !has_match()) {
+    cv::Mat flipped;
+    cv::flip(AsMat(image), flipped, 1);
+    Image mirror_image = FromMat(flipped, image);
+    Pass mirror{&mirror_image, true, {}};
+    run_pass(mirror);
+  }
+
+  // The hash tier: a near-identical picture is a match even when its
+  // keypoints do not survive (tiny thumbnails, heavy blur).
+  for (const HashHit& h : hash_hits) {
+    double hash_score = ScoreFromHash(h.distance);
+    auto it = best.find(h.ref_id);
+    if (it == best.end()) {
+      auto ref = index_.Get(h.ref_id);
+      if (!ref.ok()) continue;
+      spoor::Match m;
+      m.reference = *ref;
+      m.transform.mirrored = IsMirrored(h.orientation);
+      m.transform.rotation_degrees = -RotationDegrees(h.orientation);
+      if (m.transform.rotation_degrees <= -180) m.transform.rotation_degrees += 360;
+      m.transform.scale = static_cast<double>(image.original_width) /
+                          (RotationDegrees(h.orientation) % 180 == 0
+                               ? ref->width
+                               : ref->height);
+      m.query_box = Box{0, 0, image.original_width, image.original_height};
+      m.ref_box = Box{0, 0, ref->width, ref->height};
+      m.verdict = Verdict::kModifiedCopy;
+      it = best.emplace(h.ref_id, m).first;
+    }
+    spoor::Match& m = it->second;
+    m.hash_distance = h.distance;
+    m.score = std::max(m.score, hash_score);
+    if (h.distance <= kExactDistance) {
+      m.verdict = h.orientation == Orientation::kIdentity
+                      ? Verdict::kExact
+                      : Verdict::kModifiedCopy;
+    }
+  }
+
+  for (auto& [id, m] : best) {
+    // A candidate without evidence is no candidate, whatever min_score says.
+    if (m.score <= 0 || m.score < options.min_score) continue;
+    if (m.score < kDefaultMinScore) m.verdict = Verdict::kNoMatch;
+    m.score = std::clamp(m.score, 0.0, 1.0);
+    result.matches.push_back(std::move(m));
+  }
+  std::sort(result.matches.begin(), result.matches.end(),
+            [](const spoor::Match& a, const spoor::Match& b) {
+              return a.score != b.score ? a.score > b.score
+                                        : a.reference.id < b.reference.id;
+            });
+  if (static_cast<int>(result.matches.size()) > options.max_results)
+    result.matches.resize(std::max(0, options.max_results));
+  t.total_ms = MsSince(start);
+  return result;
+}
+
+}  // namespace spoor

@@ -1,0 +1,54 @@
+#include <array>
+#include <string_view>
+
+#include <openssl/evp.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "spoor/reference.h"
+
+namespace spoor {
+namespace {
+constexpr std::array<const char*, 8> kItemTypes = {
+    "live_animal", "ivory", "horn", "skin", "scales", "shell", "feathers",
+    "other"};
+constexpr std::array<const char*, 3> kAppendices = {"I", "II", "III"};
+
+template <size_t N>
+bool OneOf(const std::string& value,
+           const std::array<const char*, N>& allowed) {
+  for (const char* a : allowed)
+    if (value == a) return true;
+  return false;
+}
+}  // namespace
+
+absl::Status ValidateLabels(const Labels& labels) {
+  if (!labels.item_type.empty() && !OneOf(labels.item_type, kItemTypes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("item_type '", labels.item_type, "' is not one of: ",
+                     absl::StrJoin(kItemTypes, ", ")));
+  }
+  if (!labels.cites_appendix.empty() &&
+      !OneOf(labels.cites_appendix, kAppendices)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cites_appendix '", labels.cites_appendix,
+                     "' is not one of: I, II, III"));
+  }
+  return absl::OkStatus();
+}
+
+std::string Sha256Hex(const void* data, std::size_t size) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data, size, digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kDigits[digest[i] >> 4]);
+    hex.push_back(kDigits[digest[i] & 15]);
+  }
+  return hex;
+}
+
+}  // namespace spoor
