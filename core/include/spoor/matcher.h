@@ -44,6 +44,11 @@ struct MatchOptions {
   double min_score = kDefaultMinScore;
   // Candidates taken from descriptor voting and verified. Default: 8.
   int max_candidates = 8;
+  // Fewest descriptor votes a candidate needs to be verified. Votes track
+  // inliers closely (a verified match has 15 or more; unrelated photos give
+  // references under ~15 votes), so this skips hopeless verifications.
+  // Perceptual-hash candidates are verified regardless. Default: 8.
+  int min_votes = 8;
   // Also match the mirrored query when the direct pass finds nothing at or
   // above min_score. Default: true.
   bool try_mirror = true;

@@ -43,6 +43,12 @@ void InitVipsOnce() {
     // allocation could return stale pixels, and the cache only costs memory.
     vips_cache_set_max(0);
     vips_block_untrusted_set(TRUE);
+    // The core never prints: libvips warnings (a damaged tile, say) would go
+    // to stderr; the failure itself comes back as a status.
+    g_log_set_handler(
+        "VIPS", static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING |
+                                            G_LOG_LEVEL_MESSAGE),
+        [](const gchar*, GLogLevelFlags, const gchar*, gpointer) {}, nullptr);
   });
 }
 

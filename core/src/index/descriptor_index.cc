@@ -110,7 +110,8 @@ std::vector<Vote> DescriptorIndex::Search(
     }
   }
   out.reserve(votes.size());
-  for (const auto& [ref, count] : votes) out.push_back({ref, count});
+  for (const auto& [ref, count] : votes)
+    if (count >= options.min_votes) out.push_back({ref, count});
   std::sort(out.begin(), out.end(), [](const Vote& a, const Vote& b) {
     return a.votes != b.votes ? a.votes > b.votes : a.ref_id < b.ref_id;
   });

@@ -40,6 +40,8 @@ struct VoteOptions {
   float max_distance_sq = 0.15f;
   // References returned, most votes first. Default: 8.
   int max_results = 8;
+  // Fewest votes a reference needs to be returned. Default: 1.
+  float min_votes = 1;
 };
 
 class DescriptorIndex {

@@ -199,6 +199,7 @@ MatchResult Matcher::MatchImage(const Image& image,
   const FeatureOptions& feature_options = index_.options().features;
   VoteOptions vote;
   vote.max_results = std::max(1, options.max_candidates);
+  vote.min_votes = options.min_votes;
 
   std::map<std::int64_t, spoor::Match> best;  // by reference id
   auto run_pass = [&](Pass& pass) {
@@ -263,8 +264,11 @@ MatchResult Matcher::MatchImage(const Image& image,
       spoor::Match m;
       m.reference = *ref;
       m.transform.mirrored = IsMirrored(h.orientation);
-      m.transform.rotation_degrees = -RotationDegrees(h.orientation);
-      if (m.transform.rotation_degrees <= -180) m.transform.rotation_degrees += 360;
+      // The hit's orientation turns the query back into the reference, so
+      // the reference turned into the query by as much the other way:
+      // clockwise-to-reference equals counter-clockwise-to-query.
+      int ccw = RotationDegrees(h.orientation);
+      m.transform.rotation_degrees = ccw > 180 ? ccw - 360 : ccw;
       m.transform.scale = static_cast<double>(image.original_width) /
                           (RotationDegrees(h.orientation) % 180 == 0
                                ? ref->width

@@ -119,9 +119,13 @@ absl::StatusOr<std::unique_ptr<ReferenceStore>> ReferenceStore::Open(
 std::optional<std::int64_t> ReferenceStore::FindBySha256(
     const std::string& sha256) {
   std::lock_guard lock(mu_);
-  SQLite::Statement q(*db_, "SELECT id FROM refs WHERE sha256 = ?");
-  q.bind(1, sha256);
-  if (q.executeStep()) return q.getColumn(0).getInt64();
+  try {
+    SQLite::Statement q(*db_, "SELECT id FROM refs WHERE sha256 = ?");
+    q.bind(1, sha256);
+    if (q.executeStep()) return q.getColumn(0).getInt64();
+  } catch (const std::exception&) {
+    // A failing read finds nothing; the insert that follows reports the error.
+  }
   return std::nullopt;
 }
 

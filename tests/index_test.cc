@@ -1,0 +1,192 @@
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "spoor/reference_index.h"
+#include "test_util.h"
+
+namespace spoor {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<std::uint8_t> Photo(const std::string& name) {
+  return testing::ReadFile(testing::kOpenCvData + "/" + name);
+}
+
+class ReferenceIndexTest : public ::testing::Test {
+ protected:
+  std::string dir() const { return tmp_.Join("index"); }
+  std::unique_ptr<ReferenceIndex> CreateWith(const std::vector<std::string>& photos,
+                                             IndexOptions options = {}) {
+    auto index = ReferenceIndex::Create(dir(), options);
+    EXPECT_TRUE(index.ok()) << index.status();
+    for (const auto& p : photos) {
+      auto added = (*index)->Add(Photo(p), p, Labels{});
+      EXPECT_TRUE(added.ok()) << added.status();
+    }
+    EXPECT_OK((*index)->Save());
+    return std::move(*index);
+  }
+  testing::TempDir tmp_;
+};
+
+TEST_F(ReferenceIndexTest, AddingTheSameBytesTwiceReturnsTheExistingId) {
+  auto index = CreateWith({"baboon.jpg"});
+  auto again = index->Add(Photo("baboon.jpg"), "copy.jpg", Labels{});
+  ASSERT_OK(again);
+  EXPECT_FALSE(again->added);
+  EXPECT_EQ(again->id, 1);
+  EXPECT_EQ(index->Stats().references, 1);
+}
+
+TEST_F(ReferenceIndexTest, PersistsAcrossReopenAndVerifies) {
+  std::int64_t descriptors;
+  {
+    auto index = CreateWith({"baboon.jpg", "fruits.jpg", "building.jpg"});
+    descriptors = index->Stats().descriptors;
+    EXPECT_GT(descriptors, 300);
+  }
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  IndexStats s = (*index)->Stats();
+  EXPECT_EQ(s.references, 3);
+  EXPECT_EQ(s.hashes, 3);
+  EXPECT_EQ(s.descriptors, descriptors);
+  EXPECT_FALSE(s.rebuilt_on_open);
+  EXPECT_GT(s.disk_bytes, descriptors * 128);
+  ASSERT_OK((*index)->Verify());
+  auto ref = (*index)->Get(2);
+  ASSERT_OK(ref);
+  EXPECT_EQ(ref->source, "fruits.jpg");
+  EXPECT_EQ(ref->width, 512);
+  EXPECT_EQ(ref->height, 480);
+  EXPECT_EQ(ref->sha256.size(), 64u);
+  // Nothing half-written is left behind.
+  for (const auto& e : fs::directory_iterator(dir()))
+    EXPECT_NE(e.path().extension(), ".tmp") << e.path();
+}
+
+TEST_F(ReferenceIndexTest, RemoveDropsTheReferenceEverywhere) {
+  auto index = CreateWith({"baboon.jpg", "fruits.jpg"});
+  std::int64_t before = index->Stats().descriptors;
+  ASSERT_OK(index->Remove(1));
+  EXPECT_EQ(index->Remove(1).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(index->Get(1).status().code(), absl::StatusCode::kNotFound);
+  IndexStats s = index->Stats();
+  EXPECT_EQ(s.references, 1);
+  EXPECT_EQ(s.hashes, 1);
+  EXPECT_LT(s.descriptors, before);
+  ASSERT_OK(index->Verify());
+}
+
+TEST_F(ReferenceIndexTest, MissingFaissFileIsRebuiltFromTheDatabase) {
+  std::int64_t descriptors;
+  {
+    auto index = CreateWith({"baboon.jpg", "fruits.jpg"});
+    descriptors = index->Stats().descriptors;
+  }
+  fs::remove(dir() + "/descriptors.faiss");
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  EXPECT_EQ((*index)->Stats().descriptors, descriptors);
+  ASSERT_OK((*index)->Verify());
+}
+
+TEST_F(ReferenceIndexTest, CorruptFaissFileIsRebuiltNotTrusted) {
+  { CreateWith({"baboon.jpg"}); }
+  std::ofstream(dir() + "/hash.faissbin", std::ios::trunc) << "garbage";
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  EXPECT_EQ((*index)->Stats().hashes, 1);
+  ASSERT_OK((*index)->Verify());
+}
+
+TEST_F(ReferenceIndexTest, InsertWithoutSaveIsRecoveredOnOpen) {
+  {
+    auto index = CreateWith({"baboon.jpg"});
+    // Inserted into the database, never saved: as after a crash.
+    ASSERT_OK(index->Add(Photo("fruits.jpg"), "fruits.jpg", Labels{}));
+  }
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  EXPECT_EQ((*index)->Stats().hashes, 2);
+  ASSERT_OK((*index)->Verify());
+}
+
+TEST_F(ReferenceIndexTest, DescriptorVersionMismatchIsRefused) {
+  { CreateWith({"baboon.jpg"}); }
+  std::string path = dir() + "/manifest.json";
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(path));
+  j["descriptor"]["version"] = kDescriptorVersion + 1;
+  std::ofstream(path) << j.dump();
+  auto index = ReferenceIndex::Open(dir());
+  EXPECT_EQ(index.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(index.status().message().find("descriptor version"),
+            std::string::npos)
+      << index.status();
+  EXPECT_NE(index.status().message().find("Rebuild"), std::string::npos);
+
+  j["descriptor"]["version"] = kDescriptorVersion;
+  j["descriptor"]["dim"] = 64;
+  std::ofstream(path) << j.dump();
+  EXPECT_EQ(ReferenceIndex::Open(dir()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ReferenceIndexTest, CreateOverAnIndexWithOtherOptionsIsRefused) {
+  { CreateWith({"baboon.jpg"}); }
+  IndexOptions other;
+  other.decode.max_side = 640;
+  auto index = ReferenceIndex::Create(dir(), other);
+  EXPECT_EQ(index.status().code(), absl::StatusCode::kFailedPrecondition);
+  // Same options: opens the existing index (resuming a build).
+  auto same = ReferenceIndex::Create(dir(), IndexOptions{});
+  ASSERT_OK(same);
+  EXPECT_EQ((*same)->Stats().references, 1);
+}
+
+TEST_F(ReferenceIndexTest, OpenWithoutManifestIsNotFound) {
+  EXPECT_EQ(ReferenceIndex::Open(tmp_.Join("nothing")).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ReferenceIndexTest, BadFactoryStringIsInvalidArgument) {
+  IndexOptions options;
+  options.descriptor_factory = "NoSuchIndex42";
+  auto index = ReferenceIndex::Create(dir(), options);
+  EXPECT_EQ(index.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(index.status().message().find("NoSuchIndex42"), std::string::npos);
+}
+
+TEST_F(ReferenceIndexTest, HnswIndexRemovesByRebuilding) {
+  IndexOptions options;
+  options.descriptor_factory = "HNSW32";
+  auto index = CreateWith({"baboon.jpg", "fruits.jpg"}, options);
+  std::int64_t before = index->Stats().descriptors;
+  ASSERT_OK(index->Remove(1));
+  EXPECT_EQ(index->Stats().references, 1);
+  EXPECT_LT(index->Stats().descriptors, before);
+  EXPECT_GT(index->Stats().descriptors, 0);
+  ASSERT_OK(index->Verify());
+}
+
+TEST_F(ReferenceIndexTest, BadImageLeavesTheIndexUntouched) {
+  auto index = CreateWith({"baboon.jpg"});
+  auto bad = index->Add(testing::ReadFile(testing::FixturePath("truncated.jpg")),
+                        "truncated.jpg", Labels{});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  Labels labels;
+  labels.item_type = "tusk";
+  auto mislabelled = index->Add(Photo("fruits.jpg"), "fruits.jpg", labels);
+  EXPECT_EQ(mislabelled.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(index->Stats().references, 1);
+  ASSERT_OK(index->Verify());
+}
+
+}  // namespace
+}  // namespace spoor

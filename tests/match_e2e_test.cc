@@ -1,0 +1,380 @@
+// End-to-end: index real photos, then query disguised copies of every family
+// a trafficker uses, the real re-photographed pairs from opencv-doc, and more
+// than fifty unrelated photos that must not match.
+#include <filesystem>
+#include <thread>
+
+#include <opencv2/core/persistence.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "spoor/matcher.h"
+#include "spoor/reference_index.h"
+#include "test_util.h"
+
+namespace spoor {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::kOpenCvData;
+
+class MatchE2ETest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp_ = new testing::TempDir();
+    auto index = ReferenceIndex::Create(tmp_->Join("index"), IndexOptions{});
+    ASSERT_OK(index);
+    std::string refs = testing::ReferenceImagesPath() + "/references";
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(refs))
+      if (e.path().extension() != ".csv") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      auto added = (*index)->Add(testing::ReadFile(f.string()),
+                                 f.filename().string(), Labels{});
+      ASSERT_OK(added);
+    }
+    ASSERT_OK((*index)->Save());
+    index_ = index->release();
+    matcher_ = new Matcher(*index_);
+  }
+  static void TearDownTestSuite() {
+    delete matcher_;
+    delete index_;
+    delete tmp_;
+  }
+
+  static cv::Mat Reference(const std::string& name) {
+    return testing::LoadBgr(testing::ReferenceImagesPath() + "/references/" +
+                            name);
+  }
+
+  static MatchResult Query(const std::vector<std::uint8_t>& bytes,
+                           MatchOptions options = {}) {
+    auto result = matcher_->Match(bytes, options);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? *result : MatchResult{};
+  }
+
+  // The expected reference must come first, at or above the threshold.
+  static Match ExpectFirst(const std::vector<std::uint8_t>& bytes,
+                           const std::string& expected) {
+    MatchResult r = Query(bytes);
+    if (r.matches.empty()) {
+      ADD_FAILURE() << "no match; expected " << expected;
+      return Match{};
+    }
+    const Match& m = r.matches.front();
+    EXPECT_EQ(m.reference.source, expected);
+    EXPECT_GE(m.score, kDefaultMinScore);
+    EXPECT_NE(m.verdict, Verdict::kNoMatch);
+    return m;
+  }
+
+  static testing::TempDir* tmp_;
+  static ReferenceIndex* index_;
+  static Matcher* matcher_;
+};
+
+testing::TempDir* MatchE2ETest::tmp_ = nullptr;
+ReferenceIndex* MatchE2ETest::index_ = nullptr;
+Matcher* MatchE2ETest::matcher_ = nullptr;
+
+double IoU(const Box& a, const Box& b) {
+  int x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
+  int x1 = std::min(a.x + a.width, b.x + b.width);
+  int y1 = std::min(a.y + a.height, b.y + b.height);
+  double inter = std::max(0, x1 - x0) * double(std::max(0, y1 - y0));
+  double uni = double(a.width) * a.height + double(b.width) * b.height - inter;
+  return uni > 0 ? inter / uni : 0;
+}
+
+TEST_F(MatchE2ETest, ExactCopyIsExact) {
+  Match m = ExpectFirst(testing::ReadFile(testing::ReferenceImagesPath() +
+                                          "/references/owl.jpg"),
+                        "owl.jpg");
+  EXPECT_EQ(m.verdict, Verdict::kExact);
+  EXPECT_LE(m.hash_distance, 4);
+}
+
+TEST_F(MatchE2ETest, HeavyJpegRecompression) {
+  Match m = ExpectFirst(testing::EncodeJpeg(Reference("elephant.jpg"), 12),
+                        "elephant.jpg");
+  EXPECT_EQ(m.verdict, Verdict::kExact);
+}
+
+TEST_F(MatchE2ETest, DownscaledToAQuarter) {
+  Match m = ExpectFirst(
+      testing::EncodeJpeg(testing::Downscale(Reference("black_rhino.jpg"), 0.2), 75),
+      "black_rhino.jpg");
+  EXPECT_NEAR(m.transform.scale, 0.2, 0.03);
+}
+
+TEST_F(MatchE2ETest, CentreCropToAThird) {
+  cv::Mat ref = Reference("tiger.jpg");
+  // 0.58 x 0.58 of the sides = a third of the area.
+  Match m = ExpectFirst(
+      testing::EncodeJpeg(testing::Crop(ref, 0.21, 0.21, 0.79, 0.79), 85),
+      "tiger.jpg");
+  Box expected{static_cast<int>(0.21 * ref.cols), static_cast<int>(0.21 * ref.rows),
+               static_cast<int>(0.58 * ref.cols), static_cast<int>(0.58 * ref.rows)};
+  EXPECT_GT(IoU(m.ref_box, expected), 0.8);
+  EXPECT_EQ(m.verdict, Verdict::kModifiedCopy);
+}
+
+TEST_F(MatchE2ETest, OffCentreCrop) {
+  ExpectFirst(testing::EncodeJpeg(
+                  testing::Crop(Reference("gorilla.jpg"), 0.35, 0.3, 0.95, 0.85), 85),
+              "gorilla.jpg");
+}
+
+TEST_F(MatchE2ETest, MirroredIsReportedAsMirrored) {
+  cv::Mat flipped;
+  cv::flip(Reference("chimpanzee.jpg"), flipped, 1);
+  Match m = ExpectFirst(testing::EncodeJpeg(flipped, 85), "chimpanzee.jpg");
+  EXPECT_TRUE(m.transform.mirrored);
+  EXPECT_EQ(m.verdict, Verdict::kModifiedCopy);
+}
+
+TEST_F(MatchE2ETest, MirroredAndCropped) {
+  cv::Mat flipped;
+  cv::flip(testing::Crop(Reference("sumatran_tiger.jpg"), 0.1, 0.1, 0.7, 0.8),
+           flipped, 1);
+  Match m = ExpectFirst(testing::EncodeJpeg(flipped, 80), "sumatran_tiger.jpg");
+  EXPECT_TRUE(m.transform.mirrored);
+}
+
+TEST_F(MatchE2ETest, RotatedByRightAngles) {
+  cv::Mat r90, r180;
+  cv::rotate(Reference("quetzal.jpg"), r90, cv::ROTATE_90_CLOCKWISE);
+  Match m = ExpectFirst(testing::EncodeJpeg(r90, 85), "quetzal.jpg");
+  EXPECT_NEAR(m.transform.rotation_degrees, -90, 3);  // clockwise
+  cv::rotate(Reference("owl.jpg"), r180, cv::ROTATE_180);
+  m = ExpectFirst(testing::EncodeJpeg(r180, 85), "owl.jpg");
+  EXPECT_NEAR(std::abs(m.transform.rotation_degrees), 180, 3);
+}
+
+TEST_F(MatchE2ETest, SmallRotation) {
+  Match m = ExpectFirst(
+      testing::EncodeJpeg(testing::Rotate(Reference("seahorse.jpg"), 12), 85),
+      "seahorse.jpg");
+  EXPECT_NEAR(m.transform.rotation_degrees, 12, 2);
+}
+
+TEST_F(MatchE2ETest, PerspectiveWarpLikeAPhotoOfAScreen) {
+  Match m = ExpectFirst(testing::EncodeJpeg(
+                            testing::PerspectiveWarp(Reference("sumatran_tiger.jpg"), 0.15),
+                            80),
+                        "sumatran_tiger.jpg");
+  EXPECT_TRUE(m.transform.perspective);
+}
+
+TEST_F(MatchE2ETest, PhoneNumberOverlay) {
+  ExpectFirst(testing::EncodeJpeg(
+                  testing::AddText(Reference("emperor_tamarin.jpg"), "+254 712 555 019"), 80),
+              "emperor_tamarin.jpg");
+}
+
+TEST_F(MatchE2ETest, TiledWatermark) {
+  ExpectFirst(testing::EncodeJpeg(
+                  testing::TiledWatermark(Reference("elephant.jpg"), "WhatsApp 0712555019"),
+                  80),
+              "elephant.jpg");
+}
+
+TEST_F(MatchE2ETest, ColouredPadding) {
+  Match m = ExpectFirst(
+      testing::EncodeJpeg(testing::Pad(Reference("black_rhino.jpg"), 120,
+                                       cv::Scalar(40, 200, 240)),
+                          85),
+      "black_rhino.jpg");
+  // The reference sits inside the padding: 240 px in from the left.
+  EXPECT_NEAR(m.query_box.x, 240, 12);
+  EXPECT_NEAR(m.query_box.y, 120, 12);
+}
+
+TEST_F(MatchE2ETest, OneCellOfACollage) {
+  cv::Mat collage = testing::Collage(
+      {testing::LoadBgr(kOpenCvData + "/fruits.jpg"),
+       testing::LoadBgr(kOpenCvData + "/building.jpg"),
+       testing::LoadBgr(kOpenCvData + "/baboon.jpg"), Reference("tiger.jpg"),
+       testing::LoadBgr(kOpenCvData + "/home.jpg"),
+       testing::LoadBgr(kOpenCvData + "/orange.jpg")},
+      3, cv::Size(400, 300));
+  Match m = ExpectFirst(testing::EncodeJpeg(collage, 85), "tiger.jpg");
+  // Cell 3 is the first of the second row: (0, 300, 400, 300).
+  EXPECT_GT(IoU(m.query_box, Box{0, 300, 400, 300}), 0.85);
+}
+
+TEST_F(MatchE2ETest, InsideAPhoneScreenshot) {
+  ExpectFirst(testing::EncodeJpeg(testing::Screenshot(Reference("gorilla.jpg")), 80),
+              "gorilla.jpg");
+}
+
+TEST_F(MatchE2ETest, StrongColourChange) {
+  ExpectFirst(testing::EncodeJpeg(testing::ColourShift(Reference("chimpanzee.jpg")), 85),
+              "chimpanzee.jpg");
+}
+
+TEST_F(MatchE2ETest, Greyscale) {
+  ExpectFirst(testing::EncodeJpeg(testing::Greyscale(Reference("quetzal.jpg")), 85),
+              "quetzal.jpg");
+}
+
+TEST_F(MatchE2ETest, BlurWithNoise) {
+  ExpectFirst(testing::EncodeJpeg(testing::BlurNoise(Reference("owl.jpg"), 7), 80),
+              "owl.jpg");
+}
+
+TEST_F(MatchE2ETest, StickersCoveringThirtyPercent) {
+  ExpectFirst(testing::EncodeJpeg(testing::Stickers(Reference("seahorse.jpg"), 0.3, 11),
+                                  85),
+              "seahorse.jpg");
+}
+
+TEST_F(MatchE2ETest, ChainOfThreeEdits) {
+  cv::Mat m = testing::Crop(Reference("emperor_tamarin.jpg"), 0.05, 0.1, 0.8, 0.95);
+  cv::flip(m, m, 1);
+  m = testing::AddText(testing::ColourShift(m), "DM for price");
+  Match match = ExpectFirst(testing::EncodeJpeg(m, 40), "emperor_tamarin.jpg");
+  EXPECT_TRUE(match.transform.mirrored);
+}
+
+TEST_F(MatchE2ETest, SameCutOutOnAnotherBackgroundIsTheSameItem) {
+  // The elephant of elephant.jpg again, smaller, tilted and darker, on a
+  // background no reference uses.
+  cv::Mat scene = testing::Composite(testing::LoadStampBgra("mammals/elephant.png"),
+                                     testing::Wallpaper("Grey", cv::Size(900, 700)),
+                                     0.6, 0.4, 0.55, 8, 0.85);
+  Match m = ExpectFirst(testing::EncodeJpeg(scene, 85), "elephant.jpg");
+  EXPECT_EQ(m.verdict, Verdict::kSameItem);
+}
+
+TEST_F(MatchE2ETest, BoxFoundInBoxInScene) {
+  Match m = ExpectFirst(testing::ReadFile(kOpenCvData + "/box_in_scene.png"),
+                        "box.png");
+  // The box, as measured by eye on box_in_scene.png (512x384).
+  Box truth{95, 160, 180, 140};
+  EXPECT_GT(IoU(m.query_box, truth), 0.6)
+      << m.query_box.x << "," << m.query_box.y << " " << m.query_box.width
+      << "x" << m.query_box.height;
+  EXPECT_GE(m.inliers, 20);
+  EXPECT_EQ(m.verdict, Verdict::kSameItem);
+}
+
+TEST_F(MatchE2ETest, Graf1FoundInGraf3WithTheTrueHomography) {
+  Match m = ExpectFirst(testing::ReadFile(kOpenCvData + "/graf3.png"),
+                        "graf1.jpg");
+  cv::FileStorage fsx(kOpenCvData + "/H1to3p.xml", cv::FileStorage::READ);
+  cv::Mat truth;
+  fsx["H13"] >> truth;
+  ASSERT_EQ(truth.rows, 3);
+  // Project a few reference points with both homographies: they must agree
+  // within a few pixels.
+  for (cv::Point2d p : {cv::Point2d(200, 200), cv::Point2d(600, 200),
+                        cv::Point2d(400, 450)}) {
+    cv::Mat v = truth * (cv::Mat_<double>(3, 1) << p.x, p.y, 1);
+    cv::Point2d t(v.at<double>(0) / v.at<double>(2),
+                  v.at<double>(1) / v.at<double>(2));
+    const auto& h = m.transform.homography;
+    double w = h[6] * p.x + h[7] * p.y + h[8];
+    cv::Point2d e((h[0] * p.x + h[1] * p.y + h[2]) / w,
+                  (h[3] * p.x + h[4] * p.y + h[5]) / w);
+    EXPECT_LT(cv::norm(e - t), 6.0) << p;
+  }
+}
+
+// Photos that show none of the references: opencv-doc's photos, and
+// cut-outs of other animals on backgrounds no reference uses.
+std::vector<std::pair<std::string, std::vector<std::uint8_t>>> UnrelatedPhotos() {
+  std::vector<std::pair<std::string, std::vector<std::uint8_t>>> out;
+  for (const auto& e : fs::directory_iterator(kOpenCvData)) {
+    std::string name = e.path().filename().string();
+    std::string ext = e.path().extension().string();
+    if (ext != ".jpg" && ext != ".png") continue;
+    if (name.rfind("box", 0) == 0 || name.rfind("graf", 0) == 0) continue;
+    out.emplace_back(name, testing::ReadFile(e.path().string()));
+  }
+  const char* stamps[] = {"mammals/cats/lion.png",   "mammals/equines/zebra.png",
+                          "mammals/giraffe.png",     "mammals/hippopotamus.png",
+                          "marsupials/koala.png",    "marsupials/kangaroo.png",
+                          "mammals/bears/bear.png",  "mammals/camel/camel.png",
+                          "mammals/dogs/fox.png",    "mammals/deer/deer.png",
+                          "birds/helmeted_guineafowl.png", "mammals/cats/lion-2.png"};
+  const char* walls[] = {"PastelHills", "Grey", "FlyingKonqui"};
+  int i = 0;
+  for (const char* stamp : stamps) {
+    cv::Mat scene = testing::Composite(
+        testing::LoadStampBgra(stamp),
+        testing::Wallpaper(walls[i % 3], cv::Size(800, 600)), 0.7,
+        0.3 + 0.04 * (i % 10), 0.5, (i % 5) * 3.0);
+    out.emplace_back(stamp, testing::EncodeJpeg(scene, 85));
+    ++i;
+  }
+  return out;
+}
+
+TEST_F(MatchE2ETest, FiftyUnrelatedPhotosMatchNothing) {
+  auto photos = UnrelatedPhotos();
+  ASSERT_GE(photos.size(), 50u);
+  int false_matches = 0;
+  double worst = 0;
+  MatchOptions all;  // every scored candidate, to see how close they come
+  all.min_score = 0;
+  for (const auto& [name, bytes] : photos) {
+    auto result = matcher_->Match(bytes, all, name);
+    ASSERT_OK(result);
+    for (const auto& m : result->matches) {
+      worst = std::max(worst, m.score);
+      if (m.score >= kDefaultMinScore) {
+        ++false_matches;
+        ADD_FAILURE() << name << " matched " << m.reference.source << " score "
+                      << m.score << " inliers " << m.inliers;
+      }
+    }
+  }
+  EXPECT_EQ(false_matches, 0);
+  EXPECT_LT(worst, kDefaultMinScore);
+  RecordProperty("highest_unrelated_score", std::to_string(worst));
+}
+
+TEST_F(MatchE2ETest, MinScoreZeroListsCandidatesBelowTheThreshold) {
+  MatchOptions all;
+  all.min_score = 0;
+  all.max_results = 20;
+  MatchResult r = Query(testing::ReadFile(kOpenCvData + "/box_in_scene.png"), all);
+  ASSERT_FALSE(r.matches.empty());
+  EXPECT_EQ(r.matches[0].reference.source, "box.png");
+  for (size_t i = 1; i < r.matches.size(); ++i) {
+    EXPECT_LE(r.matches[i].score, r.matches[i - 1].score);
+  }
+  EXPECT_EQ(r.width, 512);
+  EXPECT_EQ(r.height, 384);
+  EXPECT_EQ(r.format, "png");
+  EXPECT_GT(r.timings.total_ms, 0);
+  EXPECT_GT(r.timings.features_ms, 0);
+}
+
+TEST_F(MatchE2ETest, ConcurrentQueriesGiveTheSameAnswers) {
+  std::vector<std::vector<std::uint8_t>> queries = {
+      testing::ReadFile(kOpenCvData + "/box_in_scene.png"),
+      testing::ReadFile(kOpenCvData + "/graf3.png"),
+      testing::EncodeJpeg(testing::Downscale(Reference("tiger.jpg"), 0.5), 70),
+      testing::ReadFile(kOpenCvData + "/fruits.jpg")};
+  std::vector<MatchResult> serial;
+  for (const auto& q : queries) serial.push_back(Query(q));
+  std::vector<MatchResult> parallel(queries.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < queries.size(); ++i)
+    threads.emplace_back([&, i] { parallel[i] = Query(queries[i]); });
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < queries.size(); ++i) {
+    ASSERT_EQ(parallel[i].matches.size(), serial[i].matches.size()) << i;
+    for (size_t j = 0; j < serial[i].matches.size(); ++j) {
+      EXPECT_EQ(parallel[i].matches[j].reference.id, serial[i].matches[j].reference.id);
+      EXPECT_EQ(parallel[i].matches[j].inliers, serial[i].matches[j].inliers);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace spoor
