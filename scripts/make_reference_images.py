@@ -48,7 +48,7 @@ REFERENCES = [
      "Seahorse", "live_animal", "II"),
 ]
 
-LICENCE_STAMP = "GPL-2 (tuxpaint-stamps-default); background: plasma-workspace-wallpapers"
+LICENCE_STAMP = "GPL-3 (GPL-2+ tuxpaint-stamps-default cut-out on an LGPL-3 plasma-workspace-wallpapers background)"
 
 
 def wallpaper(name):

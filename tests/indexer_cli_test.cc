@@ -1,0 +1,169 @@
+// The spoor-indexer executable, run as a user would: exit codes, one-line
+// errors, JSON lines, labels from the manifest, resume, remove and verify.
+#include <array>
+#include <cstdio>
+#include <sstream>
+#include <sys/wait.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+
+namespace spoor {
+namespace {
+
+struct CliRun {
+  int code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+CliRun Indexer(const std::string& args) {
+  testing::TempDir tmp;
+  std::string cmd = std::string(SPOOR_INDEXER) + " " + args + " 2>" +
+                    tmp.Join("err");
+  CliRun run;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) run.out.append(buf.data(), n);
+  int status = pclose(pipe);
+  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto err = testing::ReadFile(tmp.Join("err"));
+  run.err.assign(err.begin(), err.end());
+  return run;
+}
+
+std::vector<nlohmann::json> JsonLines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+  }
+  return lines;
+}
+
+class IndexerCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    refs_ = testing::ReferenceImagesPath() + "/references";
+    ads_ = testing::ReferenceImagesPath() + "/sample_ads";
+    CliRun build = Indexer("build --index " + index() + " " + refs_);
+    ASSERT_EQ(build.code, 0) << build.err;
+  }
+  std::string index() const { return tmp_.Join("idx"); }
+  testing::TempDir tmp_;
+  std::string refs_, ads_;
+};
+
+TEST_F(IndexerCliTest, BuildRecordsManifestLabelsAndResumes) {
+  CliRun stats = Indexer("stats --json --index " + index());
+  ASSERT_EQ(stats.code, 0);
+  auto s = nlohmann::json::parse(stats.out);
+  EXPECT_EQ(s["references"], 12);
+  EXPECT_EQ(s["descriptor_factory"], "Flat");
+
+  CliRun list = Indexer("list --json --index " + index());
+  ASSERT_EQ(list.code, 0);
+  auto refs = JsonLines(list.out);
+  ASSERT_EQ(refs.size(), 12u);
+  bool elephant = false;
+  for (const auto& r : refs) {
+    if (r["source"] == "elephant.jpg") {
+      elephant = true;
+      EXPECT_EQ(r["labels"]["species_scientific"], "Loxodonta africana");
+      EXPECT_EQ(r["labels"]["cites_appendix"], "I");
+      EXPECT_EQ(r["labels"]["item_type"], "live_animal");
+    }
+  }
+  EXPECT_TRUE(elephant);
+
+  // Building again over the same folder adds nothing: every file is
+  // recognised by its SHA-256 (this is how an interrupted build resumes).
+  CliRun again = Indexer("build --index " + index() + " " + refs_);
+  EXPECT_EQ(again.code, 0);
+  EXPECT_NE(again.err.find("0 added, 12 already indexed"), std::string::npos)
+      << again.err;
+}
+
+TEST_F(IndexerCliTest, QueryJsonFindsTheSampleAdsAndReportsBadFiles) {
+  CliRun q = Indexer("query --json --index " + index() + " " + ads_ +
+                  "/ad_elephant_mirrored_crop_phone.jpg " +
+                  testing::FixturePath("truncated.jpg") + " " + ads_ +
+                  "/ad_box_rephotographed.png " + ads_ + "/ad_unrelated_lion.jpg");
+  EXPECT_EQ(q.code, 3);  // one input was unreadable; the run went on
+  auto lines = JsonLines(q.out);
+  ASSERT_EQ(lines.size(), 4u);
+  const auto& el = lines[0];
+  EXPECT_TRUE(el["error"].is_null());
+  ASSERT_FALSE(el["matches"].empty());
+  EXPECT_EQ(el["matches"][0]["source"], "elephant.jpg");
+  EXPECT_EQ(el["matches"][0]["transform"]["mirrored"], true);
+  EXPECT_EQ(el["matches"][0]["verdict"], "modified_copy");
+  EXPECT_GE(el["matches"][0]["score"].template get<double>(), 0.5);
+  EXPECT_EQ(el["matches"][0]["query_box"].size(), 4u);
+  EXPECT_EQ(el["matches"][0]["labels"]["species_common"], "African savanna elephant");
+
+  EXPECT_NE(lines[1]["error"].template get<std::string>().find("truncated.jpg"),
+            std::string::npos);
+  EXPECT_EQ(lines[2]["matches"][0]["source"], "box.png");
+  EXPECT_EQ(lines[2]["matches"][0]["verdict"], "same_item");
+  EXPECT_TRUE(lines[3]["matches"].empty());
+}
+
+TEST_F(IndexerCliTest, RemoveThenVerifyAndQueryNoLongerFindsIt) {
+  CliRun list = Indexer("list --json --index " + index());
+  std::string id;
+  for (const auto& r : JsonLines(list.out))
+    if (r["source"] == "box.png") id = r["ref_id"];
+  ASSERT_FALSE(id.empty());
+  CliRun rm = Indexer("remove --index " + index() + " " + id);
+  EXPECT_EQ(rm.code, 0) << rm.err;
+  CliRun verify = Indexer("verify --index " + index());
+  EXPECT_EQ(verify.code, 0) << verify.err;
+  EXPECT_NE(verify.out.find("ok: 11 references"), std::string::npos);
+  CliRun q = Indexer("query --json --index " + index() + " " + ads_ +
+                  "/ad_box_rephotographed.png");
+  EXPECT_EQ(q.code, 0);
+  EXPECT_TRUE(JsonLines(q.out)[0]["matches"].empty());
+}
+
+TEST_F(IndexerCliTest, ErrorsAreOneLineWithTheDocumentedExitCodes) {
+  CliRun unknown = Indexer("remove --index " + index() + " 999");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("no reference with id 999"), std::string::npos);
+  EXPECT_EQ(std::count(unknown.err.begin(), unknown.err.end(), '\n'), 1);
+
+  CliRun missing = Indexer("build --index " + tmp_.Join("other") + " /nonexistent");
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("/nonexistent"), std::string::npos);
+
+  CliRun not_index = Indexer("query --index " + tmp_.Join("nothing") + " " + ads_ +
+                          "/ad_unrelated_lion.jpg");
+  EXPECT_EQ(not_index.code, 1);
+  EXPECT_NE(not_index.err.find("no index manifest"), std::string::npos);
+
+  CliRun usage = Indexer("query --index " + index());
+  EXPECT_EQ(usage.code, 2);
+  CliRun bad_score = Indexer("query --min-score 2 --index " + index() + " x.jpg");
+  EXPECT_EQ(bad_score.code, 2);
+  CliRun bad_label = Indexer("add --item-type tusk --index " + index() + " " + ads_ +
+                          "/ad_unrelated_lion.jpg");
+  EXPECT_EQ(bad_label.code, 2);
+  EXPECT_NE(bad_label.err.find("item_type 'tusk'"), std::string::npos);
+}
+
+TEST_F(IndexerCliTest, AddIsIdempotentByContent) {
+  std::string lion = ads_ + "/ad_unrelated_lion.jpg";
+  CliRun first = Indexer("add --item-type live_animal --index " + index() + " " + lion);
+  EXPECT_EQ(first.code, 0) << first.err;
+  EXPECT_EQ(first.out.rfind("added 13", 0), 0u) << first.out;
+  CliRun second = Indexer("add --index " + index() + " " + lion);
+  EXPECT_EQ(second.code, 0);
+  EXPECT_EQ(second.out.rfind("already indexed as 13", 0), 0u) << second.out;
+  CliRun q = Indexer("query --json --index " + index() + " " + lion);
+  EXPECT_EQ(JsonLines(q.out)[0]["matches"][0]["verdict"], "exact");
+}
+
+}  // namespace
+}  // namespace spoor
