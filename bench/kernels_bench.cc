@@ -1,0 +1,80 @@
+// Google Benchmark micro-benchmarks of the hot kernels, each against the
+// same photo; setup outside the timed loop. BM_Decode is the baseline the
+// other kernels are read against.
+#include <benchmark/benchmark.h>
+
+#include <random>
+
+#include "index/descriptor_index.h"
+#include "spoor/image.h"
+#include "spoor/local_features.h"
+#include "spoor/perceptual_hash.h"
+#include "verify/geometric_verifier.h"
+
+namespace {
+
+const std::string kPhoto = "/usr/share/doc/opencv-doc/examples/data/graf1.png";
+const std::string kOther = "/usr/share/doc/opencv-doc/examples/data/graf3.png";
+
+spoor::DecodeOptions Options() { return spoor::DecodeOptions{.max_side = 800}; }
+
+std::vector<std::uint8_t> Bytes(const std::string& path) {
+  return *spoor::ReadFileBytes(path, 64 << 20);
+}
+
+spoor::Image Decoded(const std::string& path) {
+  return *spoor::DecodeImage(Bytes(path), Options());
+}
+
+void BM_Decode(benchmark::State& state) {
+  auto bytes = Bytes(kPhoto);
+  for (auto _ : state) benchmark::DoNotOptimize(spoor::DecodeImage(bytes, Options()));
+}
+BENCHMARK(BM_Decode)->Unit(benchmark::kMillisecond);
+
+void BM_HashVariants(benchmark::State& state) {
+  auto image = Decoded(kPhoto);
+  for (auto _ : state) benchmark::DoNotOptimize(spoor::ComputeHashVariants(image));
+}
+BENCHMARK(BM_HashVariants)->Unit(benchmark::kMillisecond);
+
+void BM_LocalFeatures(benchmark::State& state) {
+  auto image = Decoded(kPhoto);
+  spoor::FeatureOptions options;
+  options.max_features = static_cast<int>(state.range(0));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(spoor::ExtractLocalFeatures(image, options));
+}
+BENCHMARK(BM_LocalFeatures)->Arg(500)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+void BM_DescriptorSearch(benchmark::State& state) {
+  // References' descriptors: random RootSIFT-shaped vectors, fixed seed.
+  const int refs = static_cast<int>(state.range(0));
+  auto index = *spoor::DescriptorIndex::Create("Flat");
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> byte(0, 60);
+  spoor::LocalFeatures f;
+  f.keypoints.resize(1000);
+  f.descriptors.resize(1000 * spoor::kDescriptorDim);
+  for (int r = 1; r <= refs; ++r) {
+    for (auto& d : f.descriptors) d = static_cast<std::uint8_t>(byte(rng));
+    (void)index->Add(r, f);
+  }
+  auto query = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  auto q = spoor::DescriptorsAsFloat(query);
+  spoor::VoteOptions options;
+  for (auto _ : state) benchmark::DoNotOptimize(index->Search(q, options));
+  state.counters["descriptors"] = static_cast<double>(index->size());
+}
+BENCHMARK(BM_DescriptorSearch)->Arg(10)->Arg(100)->Unit(benchmark::kMillisecond);
+
+void BM_Verify(benchmark::State& state) {
+  auto a = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  auto b = spoor::ExtractLocalFeatures(Decoded(kOther), {});
+  for (auto _ : state) benchmark::DoNotOptimize(spoor::VerifyGeometry(b, a, {}));
+}
+BENCHMARK(BM_Verify)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,160 @@
+// spoor-bench-pipeline: indexing and query throughput of the whole pipeline
+// on this machine, next to decode-only throughput of the same images measured
+// in the same run (the physical floor: no pipeline can beat its decoder).
+//
+//   spoor-bench-pipeline [--threads N] [--repeat R] [--queries DIR]... DIR...
+//
+// Every image under the DIRs becomes a reference; queries are the images
+// under --queries DIRs plus the references themselves. All bytes are read
+// into memory before timing starts.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "spoor/image.h"
+#include "spoor/matcher.h"
+#include "spoor/reference_index.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Input {
+  std::string name;
+  std::vector<std::uint8_t> bytes;
+};
+
+std::vector<Input> Collect(const std::vector<std::string>& dirs) {
+  static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png", ".webp",
+                                             ".gif", ".tif", ".tiff"};
+  std::vector<Input> out;
+  for (const auto& dir : dirs) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && kExt.count(e.path().extension().string()))
+        files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      auto bytes = spoor::ReadFileBytes(f.string(), 64LL << 20);
+      if (bytes.ok()) out.push_back({f.string(), std::move(*bytes)});
+    }
+  }
+  return out;
+}
+
+// Runs fn(i) for i in [0, n) on `threads` threads; returns seconds.
+double Parallel(size_t n, int threads, const std::function<void(size_t)>& fn) {
+  std::atomic<size_t> next{0};
+  auto start = Clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (size_t i; (i = next++) < n;) fn(i);
+    });
+  for (auto& t : pool) t.join();
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"spoor-bench-pipeline: indexing and query throughput"};
+  std::vector<std::string> ref_dirs, query_dirs;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int repeat = 1;
+  app.add_option("DIR", ref_dirs, "folders of reference images")->required();
+  app.add_option("--queries", query_dirs, "folders of extra query images");
+  app.add_option("--threads", threads, "worker threads")->check(CLI::Range(1, 64));
+  app.add_option("--repeat", repeat, "passes over the queries")->check(CLI::Range(1, 100));
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<Input> refs = Collect(ref_dirs);
+  std::vector<Input> queries = Collect(query_dirs);
+  queries.insert(queries.end(), refs.begin(), refs.end());
+  if (refs.empty()) {
+    std::fprintf(stderr, "spoor-bench-pipeline: no images under the given folders\n");
+    return 2;
+  }
+  spoor::IndexOptions options;
+  std::string dir = (fs::temp_directory_path() /
+                     ("spoor-bench-" + std::to_string(::getpid()))).string();
+  fs::remove_all(dir);
+  auto index = spoor::ReferenceIndex::Create(dir, options);
+  if (!index.ok()) {
+    std::fprintf(stderr, "spoor-bench-pipeline: %s\n", index.status().ToString().c_str());
+    return 1;
+  }
+
+  // Decode-only baseline over the references, then over the queries.
+  std::atomic<long> decoded{0};
+  double decode_refs_s = Parallel(refs.size(), threads, [&](size_t i) {
+    if (spoor::DecodeImage(refs[i].bytes, options.decode, refs[i].name).ok()) ++decoded;
+  });
+
+  // Indexing: parallel decode + describe, serial insert (as spoor-indexer).
+  std::vector<std::optional<spoor::PreparedReference>> prepared(refs.size());
+  double prepare_s = Parallel(refs.size(), threads, [&](size_t i) {
+    auto p = (*index)->Prepare(refs[i].bytes, refs[i].name, spoor::Labels{});
+    if (p.ok()) prepared[i] = std::move(*p);
+  });
+  auto insert_start = Clock::now();
+  for (auto& p : prepared)
+    if (p) (void)(*index)->Insert(std::move(*p));
+  (void)(*index)->Save();
+  double insert_s = std::chrono::duration<double>(Clock::now() - insert_start).count();
+  double index_s = prepare_s + insert_s;
+
+  double decode_queries_s = Parallel(queries.size(), threads, [&](size_t i) {
+    (void)spoor::DecodeImage(queries[i].bytes, options.decode, queries[i].name);
+  });
+
+  spoor::Matcher matcher(**index);
+  size_t total = queries.size() * repeat;
+  std::vector<double> latency_ms(total);
+  std::atomic<long> matched{0};
+  double query_s = Parallel(total, threads, [&](size_t i) {
+    const Input& q = queries[i % queries.size()];
+    auto start = Clock::now();
+    auto r = matcher.Match(q.bytes, spoor::MatchOptions{}, q.name);
+    latency_ms[i] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    if (r.ok() && !r->matches.empty()) ++matched;
+  });
+
+  auto stats = (*index)->Stats();
+  double decode_ref_rate = refs.size() / decode_refs_s;
+  double decode_query_rate = queries.size() / decode_queries_s;
+  double index_rate = refs.size() / index_s;
+  double query_rate = total / query_s;
+  std::printf("spoor-bench-pipeline: %zu references, %zu queries x %d, %d threads, "
+              "%u cores\n", refs.size(), queries.size(), repeat, threads,
+              std::thread::hardware_concurrency());
+  std::printf("%-28s %10s %14s\n", "stage", "images/s", "x decode-only");
+  std::printf("%-28s %10.1f %14.3f\n", "decode only (references)", decode_ref_rate, 1.0);
+  std::printf("%-28s %10.1f %14.3f\n", "index (decode+describe+ins)", index_rate,
+              index_rate / decode_ref_rate);
+  std::printf("%-28s %10.1f %14.3f\n", "decode only (queries)", decode_query_rate, 1.0);
+  std::printf("%-28s %10.1f %14.3f\n", "query (decode..verify)", query_rate,
+              query_rate / decode_query_rate);
+  std::printf("query latency ms: p50 %.1f  p95 %.1f  p99 %.1f  (%ld of %zu matched)\n",
+              Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.95),
+              Percentile(latency_ms, 0.99), matched.load(), total);
+  std::printf("index: %ld references, %ld descriptors, %.1f KB on disk per reference\n",
+              stats.references, stats.descriptors,
+              stats.disk_bytes / 1024.0 / std::max<long>(1, stats.references));
+  fs::remove_all(dir);
+  return 0;
+}
