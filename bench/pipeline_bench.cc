@@ -80,6 +80,13 @@ int main(int argc, char** argv) {
   app.add_option("--queries", query_dirs, "folders of extra query images");
   app.add_option("--threads", threads, "worker threads")->check(CLI::Range(1, 64));
   app.add_option("--repeat", repeat, "passes over the queries")->check(CLI::Range(1, 100));
+  spoor::IndexOptions options;
+  app.add_option("--factory", options.descriptor_factory,
+                 "FAISS factory string of the descriptor index")->capture_default_str();
+  app.add_option("--search-breadth", options.descriptor_search_breadth,
+                 "IVF nprobe / HNSW efSearch")->capture_default_str();
+  app.add_option("--max-features", options.features.max_features,
+                 "local features per image")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::vector<Input> refs = Collect(ref_dirs);
@@ -89,7 +96,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "spoor-bench-pipeline: no images under the given folders\n");
     return 2;
   }
-  spoor::IndexOptions options;
   std::string dir = (fs::temp_directory_path() /
                      ("spoor-bench-" + std::to_string(::getpid()))).string();
   fs::remove_all(dir);
@@ -114,7 +120,10 @@ int main(int argc, char** argv) {
   auto insert_start = Clock::now();
   for (auto& p : prepared)
     if (p) (void)(*index)->Insert(std::move(*p));
-  (void)(*index)->Save();
+  if (auto saved = (*index)->Save(); !saved.ok()) {
+    std::fprintf(stderr, "spoor-bench-pipeline: %s\n", saved.ToString().c_str());
+    return 1;
+  }
   double insert_s = std::chrono::duration<double>(Clock::now() - insert_start).count();
   double index_s = prepare_s + insert_s;
 
@@ -140,8 +149,10 @@ int main(int argc, char** argv) {
   double index_rate = refs.size() / index_s;
   double query_rate = total / query_s;
   std::printf("spoor-bench-pipeline: %zu references, %zu queries x %d, %d threads, "
-              "%u cores\n", refs.size(), queries.size(), repeat, threads,
-              std::thread::hardware_concurrency());
+              "%u cores, descriptor index %s (breadth %d), %d features\n",
+              refs.size(), queries.size(), repeat, threads,
+              std::thread::hardware_concurrency(), options.descriptor_factory.c_str(),
+              options.descriptor_search_breadth, options.features.max_features);
   std::printf("%-28s %10s %14s\n", "stage", "images/s", "x decode-only");
   std::printf("%-28s %10.1f %14.3f\n", "decode only (references)", decode_ref_rate, 1.0);
   std::printf("%-28s %10.1f %14.3f\n", "index (decode+describe+ins)", index_rate,

@@ -309,6 +309,7 @@ int RunStats(const std::string& dir, bool as_json) {
   json j = {{"references", s.references},
             {"descriptors", s.descriptors},
             {"hashes", s.hashes},
+            {"descriptor_index_trained", s.descriptor_index_trained},
             {"descriptor_factory", s.descriptor_factory},
             {"descriptor_version", s.descriptor_version},
             {"disk_bytes", s.disk_bytes},
@@ -401,6 +402,9 @@ int main(int argc, char** argv) {
   build->add_option("SOURCE", source, "folder of images, or a .csv/.json manifest")->required();
   build->add_option("--factory", build_options.descriptor_factory,
                     "FAISS factory string of the descriptor index")->capture_default_str();
+  build->add_option("--search-breadth", build_options.descriptor_search_breadth,
+                    "IVF nprobe / HNSW efSearch of the descriptor index")
+      ->capture_default_str()->check(CLI::Range(1, 4096));
   build->add_option("--max-side", build_options.decode.max_side,
                     "working resolution, longest side in pixels")
       ->capture_default_str()->check(CLI::Range(64, 4096));

@@ -175,6 +175,32 @@ TEST_F(ReferenceIndexTest, HnswIndexRemovesByRebuilding) {
   ASSERT_OK(index->Verify());
 }
 
+TEST_F(ReferenceIndexTest, IvfIndexIsTrainedAtSaveFromStoredDescriptors) {
+  IndexOptions options;
+  options.descriptor_factory = "IVF16,Flat";
+  auto index = ReferenceIndex::Create(dir(), options);
+  ASSERT_OK(index);
+  ASSERT_OK((*index)->Add(Photo("baboon.jpg"), "baboon.jpg", Labels{}));
+  EXPECT_FALSE((*index)->Stats().descriptor_index_trained);
+  EXPECT_EQ((*index)->Stats().descriptors, 0);
+  ASSERT_OK((*index)->Add(Photo("fruits.jpg"), "fruits.jpg", Labels{}));
+  ASSERT_OK((*index)->Save());
+  IndexStats s = (*index)->Stats();
+  EXPECT_TRUE(s.descriptor_index_trained);
+  EXPECT_GT(s.descriptors, 500);
+  ASSERT_OK((*index)->Verify());
+  // Trained now: later adds go straight in, and it survives a reopen.
+  ASSERT_OK((*index)->Add(Photo("building.jpg"), "building.jpg", Labels{}));
+  EXPECT_GT((*index)->Stats().descriptors, s.descriptors);
+  ASSERT_OK((*index)->Save());
+  index->reset();
+  auto reopened = ReferenceIndex::Open(dir());
+  ASSERT_OK(reopened);
+  EXPECT_FALSE((*reopened)->Stats().rebuilt_on_open);
+  EXPECT_EQ((*reopened)->options().descriptor_factory, "IVF16,Flat");
+  ASSERT_OK((*reopened)->Verify());
+}
+
 TEST_F(ReferenceIndexTest, BadImageLeavesTheIndexUntouched) {
   auto index = CreateWith({"baboon.jpg"});
   auto bad = index->Add(testing::ReadFile(testing::FixturePath("truncated.jpg")),

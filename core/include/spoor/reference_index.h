@@ -46,8 +46,14 @@ struct VoteOptions;
 // created and recorded in its manifest; queries use the same settings.
 struct IndexOptions {
   // FAISS factory string of the descriptor index. Default: "Flat" (exact;
-  // right for up to ~100k references' descriptors). "HNSW32" scales further.
+  // its cost grows with every reference, see docs/BENCHMARKS.md). "HNSW32"
+  // or "IVF1024,Flat" scale further; an index that needs training (IVF) is
+  // trained on the stored descriptors at the first Save() with enough of
+  // them, and until then only the hash tier finds candidates.
   std::string descriptor_factory = "Flat";
+  // Lists probed (IVF nprobe) or candidates kept (HNSW efSearch) per query
+  // descriptor; ignored by Flat. Default: 16.
+  int descriptor_search_breadth = 16;
   // Working resolution and decode limits. Default: longest side 800 px.
   DecodeOptions decode = {.max_side = 800};
   FeatureOptions features;
@@ -68,6 +74,7 @@ struct AddResult {
 struct IndexStats {
   std::int64_t references = 0;
   std::int64_t descriptors = 0;   ///< vectors in the descriptor index
+  bool descriptor_index_trained = true;  ///< false: IVF awaiting Save()
   std::int64_t hashes = 0;        ///< vectors in the hash index
   std::string descriptor_factory;
   int descriptor_version = 0;

@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_factory.h>
+#include <faiss/IVFlib.h>
 #include <faiss/index_io.h>
 
 #include "absl/strings/str_cat.h"
@@ -32,6 +35,16 @@ absl::StatusOr<std::unique_ptr<DescriptorIndex>> DescriptorIndex::Create(
   } catch (const faiss::FaissException& e) {
     return absl::InvalidArgumentError(absl::StrCat(
         "descriptor index factory '", factory, "' is not valid: ", e.what()));
+  }
+}
+
+void DescriptorIndex::SetSearchBreadth(int breadth) {
+  auto* map = dynamic_cast<faiss::IndexIDMap*>(index_.get());
+  faiss::Index* inner = map ? map->index : index_.get();
+  if (auto* ivf = faiss::ivflib::try_extract_index_ivf(inner)) {
+    ivf->nprobe = std::max(1, breadth);
+  } else if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(inner)) {
+    hnsw->hnsw.efSearch = std::max(16, breadth);
   }
 }
 

@@ -57,6 +57,10 @@ class DescriptorIndex {
   // needs it; FailedPrecondition when there are too few.
   absl::Status Train(const std::vector<float>& descriptors);
 
+  // How much of an approximate index a search visits: nprobe for IVF,
+  // efSearch for HNSW; ignored by exact indexes.
+  void SetSearchBreadth(int breadth);
+
   absl::Status Add(std::int64_t ref_id, const LocalFeatures& features);
   // Unimplemented when the index type cannot remove (HNSW): rebuild instead.
   absl::Status Remove(std::int64_t ref_id);

@@ -38,6 +38,7 @@ json OptionsToJson(const IndexOptions& o) {
         {"max_features", o.features.max_features},
         {"min_side", o.features.min_side}}},
       {"descriptor_factory", o.descriptor_factory},
+      {"descriptor_search_breadth", o.descriptor_search_breadth},
       {"hash", {{"kind", "dct"}, {"bits", kHashBits}}},
       {"hash_factory", kHashFactory},
       {"decode",
@@ -75,6 +76,7 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
     }
     IndexOptions o;
     o.descriptor_factory = j.at("descriptor_factory").get<std::string>();
+    o.descriptor_search_breadth = j.at("descriptor_search_breadth").get<int>();
     o.features.max_features = d.at("max_features").get<int>();
     o.features.min_side = d.at("min_side").get<int>();
     const json& dec = j.at("decode");
@@ -137,6 +139,7 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
   index->hashes_ = std::make_unique<HashIndex>();
   SPOOR_ASSIGN_OR_RETURN(index->descriptors_,
                          DescriptorIndex::Create(options.descriptor_factory));
+  index->descriptors_->SetSearchBreadth(options.descriptor_search_breadth);
   std::unique_lock lock(index->mu_);
   SPOOR_RETURN_IF_ERROR(index->WriteManifestLocked());
   return index;
@@ -170,6 +173,7 @@ absl::Status ReferenceIndex::LoadOrRebuild() {
     if (hashes.ok() && descriptors.ok() && (*hashes)->size() == count) {
       hashes_ = std::move(*hashes);
       descriptors_ = std::move(*descriptors);
+      descriptors_->SetSearchBreadth(options_.descriptor_search_breadth);
       return absl::OkStatus();
     }
     // A FAISS file that disagrees with the database is stale or damaged:
@@ -184,18 +188,23 @@ absl::Status ReferenceIndex::RebuildLocked() {
   auto hashes = std::make_unique<HashIndex>();
   SPOOR_ASSIGN_OR_RETURN(auto descriptors,
                          DescriptorIndex::Create(options_.descriptor_factory));
+  descriptors->SetSearchBreadth(options_.descriptor_search_breadth);
   if (descriptors->needs_training()) {
     std::vector<float> sample;
     SPOOR_RETURN_IF_ERROR(store_->ForEach([&](StoredReference&& s) {
       std::vector<float> f = DescriptorsAsFloat(s.features);
       sample.insert(sample.end(), f.begin(), f.end());
     }));
-    SPOOR_RETURN_IF_ERROR(descriptors->Train(sample));
+    // Too few descriptors to train yet: keep the hash tier working and try
+    // again at the next Save().
+    if (!sample.empty()) (void)descriptors->Train(sample);
   }
   absl::Status add_status;
+  bool trained = !descriptors->needs_training();
   SPOOR_RETURN_IF_ERROR(store_->ForEach([&](StoredReference&& s) {
     hashes->Add(s.reference.id, s.hash);
-    if (add_status.ok()) add_status = descriptors->Add(s.reference.id, s.features);
+    if (trained && add_status.ok())
+      add_status = descriptors->Add(s.reference.id, s.features);
   }));
   SPOOR_RETURN_IF_ERROR(add_status);
   hashes_ = std::move(hashes);
@@ -216,6 +225,9 @@ absl::Status ReferenceIndex::WriteManifestLocked() {
 
 absl::Status ReferenceIndex::Save() {
   std::unique_lock lock(mu_);
+  if (descriptors_->needs_training()) {
+    SPOOR_RETURN_IF_ERROR(RebuildLocked());
+  }
   SPOOR_RETURN_IF_ERROR(hashes_->Write((fs::path(dir_) / kHashFile).string()));
   SPOOR_RETURN_IF_ERROR(
       descriptors_->Write((fs::path(dir_) / kDescriptorFile).string()));
@@ -252,7 +264,11 @@ absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
                          std::move(prepared.features)};
   SPOOR_ASSIGN_OR_RETURN(std::int64_t id, store_->Insert(stored));
   hashes_->Add(id, stored.hash);
-  absl::Status added = descriptors_->Add(id, stored.features);
+  // An untrained index (IVF before its first Save) gets the descriptors when
+  // it is trained and rebuilt from the database.
+  absl::Status added = descriptors_->needs_training()
+                           ? absl::OkStatus()
+                           : descriptors_->Add(id, stored.features);
   if (!added.ok()) {
     // Keep database and indexes in step: undo the row.
     hashes_->Remove(id);
@@ -282,6 +298,7 @@ absl::Status ReferenceIndex::Remove(std::int64_t id) {
   std::unique_lock lock(mu_);
   SPOOR_RETURN_IF_ERROR(store_->Remove(id));
   hashes_->Remove(id);
+  if (descriptors_->needs_training()) return absl::OkStatus();
   absl::Status removed = descriptors_->Remove(id);
   if (absl::IsUnimplemented(removed)) return RebuildLocked();
   return removed;
@@ -302,6 +319,7 @@ IndexStats ReferenceIndex::Stats() const {
     std::shared_lock lock(mu_);
     s.hashes = hashes_->size();
     s.descriptors = descriptors_->size();
+    s.descriptor_index_trained = !descriptors_->needs_training();
   }
   auto count = store_->Count();
   s.references = count.ok() ? *count : -1;
@@ -346,7 +364,7 @@ absl::Status ReferenceIndex::Verify() const {
         "hash index holds ", hashes_->size(), " entries, database ",
         ids.size(), " references"));
   }
-  if (descriptors_->size() != keypoints) {
+  if (!descriptors_->needs_training() && descriptors_->size() != keypoints) {
     return absl::DataLossError(absl::StrCat(
         "descriptor index holds ", descriptors_->size(),
         " vectors, database ", keypoints, " keypoints"));
