@@ -60,13 +60,13 @@ TEST(DecodeBadInput, PdfIsRefused) {
 TEST(DecodeBadInput, DecompressionBombIsRefusedFromItsHeader) {
   // 74 bytes declaring 30000x30000: refused on the side limit...
   ExpectError(DecodeFixture("bomb_30000x30000.png"),
-              absl::StatusCode::kResourceExhausted, "30000x30000",
+              absl::StatusCode::kInvalidArgument, "30000x30000",
               "bomb_30000x30000.png");
   // ...and on the pixel limit when the side limit would allow it.
   DecodeOptions options;
   options.max_dimension = 40000;
   auto s = DecodeImageFile(FixturePath("bomb_30000x30000.png"), options);
-  ExpectError(s.status(), absl::StatusCode::kResourceExhausted,
+  ExpectError(s.status(), absl::StatusCode::kInvalidArgument,
               "over the limit of 100000000", "bomb");
 }
 
@@ -93,11 +93,11 @@ TEST(DecodeLimits, PixelAndSideLimits) {
   DecodeOptions options;
   options.max_pixels = 512 * 511;
   EXPECT_EQ(DecodeImage(bytes, options).status().code(),
-            absl::StatusCode::kResourceExhausted);
+            absl::StatusCode::kInvalidArgument);
   options = DecodeOptions{};
   options.max_dimension = 511;
   EXPECT_EQ(DecodeImage(bytes, options).status().code(),
-            absl::StatusCode::kResourceExhausted);
+            absl::StatusCode::kInvalidArgument);
   options.max_dimension = 512;
   EXPECT_OK(DecodeImage(bytes, options));
 }

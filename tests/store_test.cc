@@ -166,6 +166,29 @@ TEST(ReferenceStore, ListPagesById) {
   EXPECT_EQ(rest->front().sha256, "c");
 }
 
+TEST(ReferenceStore, ListFiltersByOneLabel) {
+  testing::TempDir dir;
+  auto store = ReferenceStore::Open(dir.Join("refs.db"));
+  ASSERT_OK(store);
+  StoredReference ivory = MakeStored("a", 1);
+  ivory.reference.labels.item_type = "ivory";
+  ivory.reference.labels.source = "seizure 7";
+  ASSERT_OK((*store)->Insert(ivory));
+  ASSERT_OK((*store)->Insert(MakeStored("b", 1)));  // scales
+  auto only = (*store)->List(0, 10, LabelFilter{"item_type", "ivory"});
+  ASSERT_OK(only);
+  ASSERT_EQ(only->size(), 1u);
+  EXPECT_EQ(only->front().sha256, "a");
+  auto by_source = (*store)->List(0, 10, LabelFilter{"source", "seizure 7"});
+  ASSERT_OK(by_source);
+  EXPECT_EQ(by_source->size(), 1u);
+  EXPECT_EQ((*store)->List(0, 10, LabelFilter{"sha256; DROP", "x"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateLabelFilter({"colour", "red"}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*(*store)->Count(), 2);
+}
+
 TEST(ReferenceStore, UnopenablePathIsAnError) {
   auto store = ReferenceStore::Open("/nonexistent/dir/refs.db");
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);

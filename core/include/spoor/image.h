@@ -54,8 +54,9 @@ struct Image {
 
 // Decodes `bytes`. `name` only labels error messages (a file path, say).
 // Errors: InvalidArgument for empty, truncated, non-image or unsupported
-// input (SVG, PDF and other formats that can reach outside are refused);
-// ResourceExhausted when a limit in `options` is exceeded.
+// input (SVG, PDF and other formats that can reach outside are refused) and
+// for images over the pixel, width or height limits; ResourceExhausted when
+// the encoded bytes exceed max_bytes.
 absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
                                   const DecodeOptions& options,
                                   const std::string& name = "image");

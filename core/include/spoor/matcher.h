@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -52,6 +53,10 @@ struct MatchOptions {
   // Also match the mirrored query when the direct pass finds nothing at or
   // above min_score. Default: true.
   bool try_mirror = true;
+  // Polled between stages; when it returns true the match stops with
+  // DeadlineExceeded (a caller's deadline passed, or it went away).
+  // Default: never stops.
+  std::function<bool()> should_stop;
 };
 
 struct Box {
@@ -104,12 +109,14 @@ class Matcher {
   explicit Matcher(const ReferenceIndex& index);
 
   // Decodes with the index's decode settings, then matches. InvalidArgument
-  // or ResourceExhausted from decoding (see DecodeImage).
+  // or ResourceExhausted from decoding (see DecodeImage); DeadlineExceeded
+  // when options.should_stop says so.
   absl::StatusOr<MatchResult> Match(std::span<const std::uint8_t> bytes,
                                     const MatchOptions& options,
                                     const std::string& name = "query") const;
   // Matches pixels already decoded by DecodeImage with index.options().decode.
-  MatchResult MatchImage(const Image& image, const MatchOptions& options) const;
+  absl::StatusOr<MatchResult> MatchImage(const Image& image,
+                                         const MatchOptions& options) const;
 
  private:
   const ReferenceIndex& index_;

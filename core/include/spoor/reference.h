@@ -40,6 +40,17 @@ struct Reference {
   std::string added_at;  ///< UTC, ISO 8601
 };
 
+// Selects references whose label `field` equals `value`. Fields:
+// species_scientific, species_common, item_type, cites_appendix, source,
+// case_ref, licence. An empty field selects everything.
+struct LabelFilter {
+  std::string field;
+  std::string value;
+};
+
+// InvalidArgument naming the field when it is not a label.
+absl::Status ValidateLabelFilter(const LabelFilter& filter);
+
 // Hex SHA-256 of `size` bytes at `data`.
 std::string Sha256Hex(const void* data, std::size_t size);
 

@@ -114,9 +114,10 @@ class ReferenceIndex {
   // NotFound for an unknown id.
   absl::Status Remove(std::int64_t id);
   absl::StatusOr<Reference> Get(std::int64_t id) const;
-  // References with id > after_id, ascending by id, at most `limit`.
-  absl::StatusOr<std::vector<Reference>> List(std::int64_t after_id,
-                                              int limit) const;
+  // References with id > after_id, ascending by id, at most `limit`, only
+  // those matching `filter`. InvalidArgument for a filter on a non-label.
+  absl::StatusOr<std::vector<Reference>> List(
+      std::int64_t after_id, int limit, const LabelFilter& filter = {}) const;
   IndexStats Stats() const;
 
   // Checks that the database, both FAISS indexes and the manifest agree.

@@ -130,13 +130,15 @@ absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
       return absl::InvalidArgumentError(
           absl::StrCat(name, ": image has no pixels"));
     }
+    // Too many pixels is a property of the image, not of the request's
+    // size: InvalidArgument, so a caller can tell it from an oversized upload.
     if (width > options.max_dimension || height > options.max_dimension) {
-      return absl::ResourceExhaustedError(absl::StrCat(
+      return absl::InvalidArgumentError(absl::StrCat(
           name, ": ", width, "x", height, " exceeds the limit of ",
           options.max_dimension, " pixels a side"));
     }
     if (width * height > options.max_pixels) {
-      return absl::ResourceExhaustedError(absl::StrCat(
+      return absl::InvalidArgumentError(absl::StrCat(
           name, ": ", width, "x", height, " is ", width * height,
           " pixels, over the limit of ", options.max_pixels));
     }

@@ -309,8 +309,9 @@ absl::StatusOr<Reference> ReferenceIndex::Get(std::int64_t id) const {
 }
 
 absl::StatusOr<std::vector<Reference>> ReferenceIndex::List(
-    std::int64_t after_id, int limit) const {
-  return store_->List(after_id, limit);
+    std::int64_t after_id, int limit, const LabelFilter& filter) const {
+  SPOOR_RETURN_IF_ERROR(ValidateLabelFilter(filter));
+  return store_->List(after_id, limit, filter);
 }
 
 IndexStats ReferenceIndex::Stats() const {

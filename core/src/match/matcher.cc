@@ -173,14 +173,18 @@ absl::StatusOr<MatchResult> Matcher::Match(std::span<const std::uint8_t> bytes,
   auto image = DecodeImage(bytes, index_.options().decode, name);
   if (!image.ok()) return image.status();
   double decode_ms = MsSince(start);
-  MatchResult result = MatchImage(*image, options);
-  result.timings.decode_ms = decode_ms;
-  result.timings.total_ms += decode_ms;
+  auto result = MatchImage(*image, options);
+  if (!result.ok()) return result.status();
+  result->timings.decode_ms = decode_ms;
+  result->timings.total_ms += decode_ms;
   return result;
 }
 
-MatchResult Matcher::MatchImage(const Image& image,
-                                const MatchOptions& options) const {
+absl::StatusOr<MatchResult> Matcher::MatchImage(
+    const Image& image, const MatchOptions& options) const {
+  auto stopped = [&] { return options.should_stop && options.should_stop(); };
+  const absl::Status kStopped =
+      absl::DeadlineExceededError("match stopped: deadline passed");
   MatchResult result;
   result.width = image.original_width;
   result.height = image.original_height;
@@ -202,7 +206,9 @@ MatchResult Matcher::MatchImage(const Image& image,
   vote.min_votes = options.min_votes;
 
   std::map<std::int64_t, spoor::Match> best;  // by reference id
+  // Returns false when stopped.
   auto run_pass = [&](Pass& pass) {
+    if (stopped()) return false;
     auto s = Clock::now();
     pass.features = ExtractLocalFeatures(*pass.image, feature_options);
     t.features_ms += MsSince(s);
@@ -222,6 +228,7 @@ MatchResult Matcher::MatchImage(const Image& image,
 
     s = Clock::now();
     for (std::int64_t id : candidates) {
+      if (stopped()) return false;
       auto stored = index_.Load(id);
       if (!stored.ok()) continue;  // removed since the search: skip it
       Verification v = VerifyGeometry(pass.features, stored->features, {});
@@ -235,10 +242,11 @@ MatchResult Matcher::MatchImage(const Image& image,
       if (it == best.end() || m.score > it->second.score) best[id] = m;
     }
     t.verify_ms += MsSince(s);
+    return true;
   };
 
   Pass direct{&image, false, {}};
-  run_pass(direct);
+  if (!run_pass(direct)) return kStopped;
 
   auto has_match = [&] {
     for (const auto& [id, m] : best)
@@ -250,7 +258,7 @@ MatchResult Matcher::MatchImage(const Image& image,
     cv::flip(AsMat(image), flipped, 1);
     Image mirror_image = FromMat(flipped, image);
     Pass mirror{&mirror_image, true, {}};
-    run_pass(mirror);
+    if (!run_pass(mirror)) return kStopped;
   }
 
   // The hash tier: a near-identical picture is a match even when its

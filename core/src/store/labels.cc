@@ -38,6 +38,18 @@ absl::Status ValidateLabels(const Labels& labels) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateLabelFilter(const LabelFilter& filter) {
+  static constexpr std::array<const char*, 7> kFields = {
+      "species_scientific", "species_common", "item_type", "cites_appendix",
+      "source", "case_ref", "licence"};
+  if (filter.field.empty() || OneOf(filter.field, kFields)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("cannot filter on '", filter.field,
+                   "'; labels are: ", absl::StrJoin(kFields, ", ")));
+}
+
 std::string Sha256Hex(const void* data, std::size_t size) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;

@@ -225,14 +225,25 @@ absl::StatusOr<StoredReference> ReferenceStore::GetStored(std::int64_t id) {
 }
 
 absl::StatusOr<std::vector<Reference>> ReferenceStore::List(
-    std::int64_t after_id, int limit) {
+    std::int64_t after_id, int limit, const LabelFilter& filter) {
+  // The label name maps to a fixed column; the value is bound, never spliced.
+  std::string where;
+  if (!filter.field.empty()) {
+    if (!ValidateLabelFilter(filter).ok()) {
+      return absl::InvalidArgumentError("bad label filter");
+    }
+    where = " AND " + (filter.field == "source" ? std::string("label_source")
+                                                 : filter.field) + " = ?";
+  }
   std::lock_guard lock(mu_);
   try {
     SQLite::Statement q(*db_, absl::StrCat("SELECT ", kRefColumns,
-                                           " FROM refs WHERE id > ? "
-                                           "ORDER BY id LIMIT ?"));
-    q.bind(1, static_cast<int64_t>(after_id));
-    q.bind(2, limit);
+                                           " FROM refs WHERE id > ?", where,
+                                           " ORDER BY id LIMIT ?"));
+    int arg = 1;
+    q.bind(arg++, static_cast<int64_t>(after_id));
+    if (!where.empty()) q.bind(arg++, filter.value);
+    q.bind(arg++, limit);
     std::vector<Reference> out;
     while (q.executeStep()) out.push_back(ReadReference(q));
     return out;

@@ -51,8 +51,10 @@ class ReferenceStore {
   absl::StatusOr<Reference> Get(std::int64_t id);
   absl::StatusOr<StoredReference> GetStored(std::int64_t id);
 
-  // References with id > after_id, ascending, at most `limit`.
-  absl::StatusOr<std::vector<Reference>> List(std::int64_t after_id, int limit);
+  // References with id > after_id, ascending, at most `limit`, optionally
+  // only those whose label matches `filter` (validated by the caller).
+  absl::StatusOr<std::vector<Reference>> List(std::int64_t after_id, int limit,
+                                              const LabelFilter& filter = {});
 
   absl::StatusOr<std::int64_t> Count();
 

@@ -1,0 +1,96 @@
+#include "query_service/config.h"
+
+#include <filesystem>
+
+#include <toml++/toml.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace spoor::service {
+namespace {
+
+template <typename T>
+absl::Status Read(const toml::node& node, const std::string& key, T& out) {
+  if (auto v = node.value<T>()) {
+    out = *v;
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("config key '", key, "' has the wrong type"));
+}
+
+}  // namespace
+
+absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
+  if (!std::filesystem::exists(path)) {
+    return absl::NotFoundError(absl::StrCat(path, ": no such config file"));
+  }
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, ":", e.source().begin.line, ": ", std::string(e.description())));
+  }
+  ServiceConfig c;
+  for (const auto& [k, node] : table) {
+    std::string key(k.str());
+    absl::Status s;
+    if (key == "listen") s = Read(node, key, c.listen);
+    else if (key == "index_dir") s = Read(node, key, c.index_dir);
+    else if (key == "create_index_if_missing") s = Read(node, key, c.create_index_if_missing);
+    else if (key == "workers") s = Read(node, key, c.workers);
+    else if (key == "queue_size") s = Read(node, key, c.queue_size);
+    else if (key == "max_message_bytes") s = Read(node, key, c.max_message_bytes);
+    else if (key == "shutdown_grace_seconds") s = Read(node, key, c.shutdown_grace_seconds);
+    else if (key == "save_interval_seconds") s = Read(node, key, c.save_interval_seconds);
+    else if (key == "tls_cert_file") s = Read(node, key, c.tls_cert_file);
+    else if (key == "tls_key_file") s = Read(node, key, c.tls_key_file);
+    else if (key == "tls_client_ca_file") s = Read(node, key, c.tls_client_ca_file);
+    else if (key == "tls_require_client_cert") s = Read(node, key, c.tls_require_client_cert);
+    else if (key == "api_keys_file") s = Read(node, key, c.api_keys_file);
+    else if (key == "metrics_listen") s = Read(node, key, c.metrics_listen);
+    else if (key == "log_level") s = Read(node, key, c.log_level);
+    else s = absl::InvalidArgumentError(absl::StrCat("unknown config key '", key, "'"));
+    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+  }
+  return c;
+}
+
+bool IsLoopback(const std::string& listen) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+absl::Status ValidateConfig(const ServiceConfig& c) {
+  if (c.index_dir.empty()) {
+    return absl::InvalidArgumentError("index_dir is not set");
+  }
+  if (c.listen.rfind(':') == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen '", c.listen, "' is not host:port"));
+  }
+  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_cert_file and tls_key_file must be set together");
+  }
+  if (!c.tls_enabled() && !IsLoopback(c.listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "refusing to listen on ", c.listen,
+        " without TLS; set tls_cert_file and tls_key_file, or use a loopback "
+        "address"));
+  }
+  if (c.tls_require_client_cert && c.tls_client_ca_file.empty()) {
+    return absl::InvalidArgumentError(
+        "tls_require_client_cert needs tls_client_ca_file");
+  }
+  if (c.workers < 0 || c.queue_size < 0 || c.max_message_bytes <= 0 ||
+      c.shutdown_grace_seconds < 0 || c.save_interval_seconds <= 0) {
+    return absl::InvalidArgumentError(
+        "workers, queue_size, max_message_bytes, shutdown_grace_seconds and "
+        "save_interval_seconds must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace spoor::service

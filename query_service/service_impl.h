@@ -1,0 +1,95 @@
+// The spoor.v1.Spoor gRPC service over one ReferenceIndex: validates each
+// request, checks its API key and role, runs Match jobs on the bounded
+// worker pool with the caller's deadline, calls the core, and maps the
+// result to a gRPC status once (convert.h). Nothing thrown reaches a client.
+//
+// Thread safety: gRPC calls the handlers from many threads at once.
+#ifndef SPOOR_QUERY_SERVICE_SERVICE_IMPL_H_
+#define SPOOR_QUERY_SERVICE_SERVICE_IMPL_H_
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <spdlog/logger.h>
+
+#include "absl/status/statusor.h"
+#include "query_service/api_keys.h"
+#include "query_service/metrics.h"
+#include "query_service/worker_pool.h"
+#include "spoor/matcher.h"
+#include "spoor/reference_index.h"
+#include "spoor/v1/spoor.grpc.pb.h"
+
+namespace spoor::service {
+
+// What the handlers share. `index` is null when none could be loaded;
+// `index_error` then says why.
+struct ServiceState {
+  std::unique_ptr<ReferenceIndex> index;
+  std::string index_error;
+  std::unique_ptr<Matcher> matcher;
+  std::unique_ptr<WorkerPool> pool;
+  std::optional<ApiKeys> keys;  // empty: no authentication
+  Metrics metrics;
+  std::shared_ptr<spdlog::logger> log;
+  std::atomic<bool> dirty{false};  // references changed since the last Save
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+class SpoorService final : public v1::Spoor::Service {
+ public:
+  explicit SpoorService(ServiceState& state) : state_(state) {}
+
+  grpc::Status Match(grpc::ServerContext* ctx, const v1::MatchRequest* request,
+                     v1::MatchResponse* response) override;
+  grpc::Status StreamMatch(
+      grpc::ServerContext* ctx,
+      grpc::ServerReaderWriter<v1::StreamMatchResponse, v1::StreamMatchRequest>*
+          stream) override;
+  grpc::Status AddReference(grpc::ServerContext* ctx,
+                            const v1::AddReferenceRequest* request,
+                            v1::AddReferenceResponse* response) override;
+  grpc::Status RemoveReference(grpc::ServerContext* ctx,
+                               const v1::RemoveReferenceRequest* request,
+                               v1::RemoveReferenceResponse* response) override;
+  grpc::Status GetReference(grpc::ServerContext* ctx,
+                            const v1::GetReferenceRequest* request,
+                            v1::Reference* response) override;
+  grpc::Status ListReferences(grpc::ServerContext* ctx,
+                              const v1::ListReferencesRequest* request,
+                              v1::ListReferencesResponse* response) override;
+  grpc::Status GetIndexStats(grpc::ServerContext* ctx,
+                             const v1::GetIndexStatsRequest* request,
+                             v1::IndexStats* response) override;
+
+ private:
+  struct Call;
+  template <typename Body>
+  grpc::Status Handle(grpc::ServerContext* ctx, const char* rpc,
+                      std::initializer_list<Role> roles, Body&& body);
+  absl::Status RequireIndex() const;
+
+  // A match is started (validated and queued on the pool) and later awaited,
+  // so a stream can have several in flight. `wait_for_room` queues even when
+  // the queue is full (streams, whose window bounds what they queue).
+  struct MatchJob;
+  struct Started {
+    std::shared_ptr<MatchJob> job;
+    bool include_evidence = false;
+    std::int64_t image_bytes = 0;
+  };
+  absl::StatusOr<Started> StartMatch(const v1::MatchRequest& request,
+                                     const Call& call, bool wait_for_room);
+  absl::Status AwaitMatch(grpc::ServerContext* ctx, const Started& started,
+                          const Call& call, v1::MatchResponse* response);
+
+  ServiceState& state_;
+  std::atomic<std::uint64_t> next_request_{1};
+};
+
+}  // namespace spoor::service
+
+#endif  // SPOOR_QUERY_SERVICE_SERVICE_IMPL_H_
