@@ -84,10 +84,10 @@ MetricsHttpServer::~MetricsHttpServer() {
 
 int MetricsHttpServer::Handle(::mg_connection* conn, void* self) {
   std::string body = static_cast<MetricsHttpServer*>(self)->render_();
-  mg_printf(conn,
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-            "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-            body.size());
+  std::string head = absl::StrCat(
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+      "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n");
+  mg_write(conn, head.data(), head.size());
   mg_write(conn, body.data(), body.size());
   return 200;
 }

@@ -15,7 +15,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libcivetweb-dev
   python3-grpcio python3-protobuf
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev python3-opencv python3-numpy
+  libgtest-dev libgmock-dev libbenchmark-dev python3-opencv python3-numpy openssl curl
   # real photos used by tests, the demo and the benchmark corpus
   opencv-doc tuxpaint-stamps-default plasma-workspace-wallpapers
 )

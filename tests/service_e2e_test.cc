@@ -1,0 +1,695 @@
+// End-to-end tests of spoor-query-service: the real server on a loopback
+// port, called through the generated C++ stubs, over a real index.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
+#include "query_service/config.h"
+#include "query_service/server.h"
+#include "spoor/reference_index.h"
+#include "spoor/v1/spoor.grpc.pb.h"
+#include "test_util.h"
+
+namespace spoor {
+namespace {
+
+namespace fs = std::filesystem;
+namespace v1 = spoor::v1;
+using service::Server;
+using service::ServiceConfig;
+
+constexpr const char* kPlatformKey = "platform-secret-1";
+constexpr const char* kCuratorKey = "curator-secret-2";
+constexpr const char* kInvestigatorKey = "investigator-secret-3";
+
+std::string ads(const std::string& name) {
+  return testing::ReferenceImagesPath() + "/sample_ads/" + name;
+}
+
+std::string Bytes(const std::string& path) {
+  auto b = testing::ReadFile(path);
+  return std::string(b.begin(), b.end());
+}
+
+class ServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    suite_dir_ = new testing::TempDir();
+    // One index built once; each test serves a fresh copy of it.
+    auto index = ReferenceIndex::Create(suite_dir_->Join("index"), IndexOptions{});
+    ASSERT_OK(index);
+    std::string refs = testing::ReferenceImagesPath() + "/references";
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(refs))
+      if (e.path().extension() != ".csv") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      Labels labels;
+      if (f.filename() == "box.png" || f.filename() == "graf1.jpg") labels.item_type = "other";
+      else labels.item_type = "live_animal";
+      ASSERT_OK((*index)->Add(testing::ReadFile(f.string()), f.filename().string(), labels));
+    }
+    ASSERT_OK((*index)->Save());
+    std::ofstream keys(suite_dir_->Join("keys.toml"));
+    auto entry = [&](const char* name, const char* key, const char* roles) {
+      keys << "[[key]]\nname = \"" << name << "\"\nsha256 = \""
+           << Sha256Hex(key, strlen(key)) << "\"\nroles = " << roles << "\n\n";
+    };
+    entry("acme-market", kPlatformKey, "[\"platform\"]");
+    entry("ngo-curator", kCuratorKey, "[\"curator\"]");
+    entry("investigator", kInvestigatorKey, "[\"investigator\"]");
+  }
+  static void TearDownTestSuite() { delete suite_dir_; }
+
+  void SetUp() override {
+    fs::copy(suite_dir_->Join("index"), tmp_.Join("index"), fs::copy_options::recursive);
+    config_.index_dir = tmp_.Join("index");
+    config_.listen = "127.0.0.1:0";
+    // The metrics endpoint takes ~2 s to stop (civetweb's poll quantum):
+    // only the test that reads it turns it on.
+    config_.metrics_listen = "";
+    config_.api_keys_file = suite_dir_->Join("keys.toml");
+    config_.save_interval_seconds = 3600;
+  }
+  void TearDown() override { server_.reset(); }
+
+  void StartServer() {
+    auto log = std::make_shared<spdlog::logger>(
+        "test", std::make_shared<spdlog::sinks::null_sink_mt>());
+    auto server = Server::Start(config_, log);
+    ASSERT_OK(server);
+    server_ = std::move(*server);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+    stub_ = v1::Spoor::NewStub(channel_);
+  }
+
+  static void Authorize(grpc::ClientContext& ctx, const char* key,
+                        int timeout_ms = 30000) {
+    if (key) ctx.AddMetadata("authorization", std::string("Bearer ") + key);
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(timeout_ms));
+  }
+
+  grpc::Status Match(const std::string& image, v1::MatchResponse* out,
+                     const char* key = kPlatformKey, bool evidence = true,
+                     int timeout_ms = 30000) {
+    v1::MatchRequest req;
+    req.set_image(image);
+    req.mutable_options()->set_include_evidence(evidence);
+    req.mutable_ad()->set_platform("test-market");
+    req.mutable_ad()->set_ad_id("ad-1");
+    grpc::ClientContext ctx;
+    Authorize(ctx, key, timeout_ms);
+    return stub_->Match(&ctx, req, out);
+  }
+
+  grpc::Status Add(const std::string& image, v1::AddReferenceResponse* out,
+                   const char* key = kCuratorKey, const std::string& item_type = "ivory") {
+    v1::AddReferenceRequest req;
+    req.set_image(image);
+    req.set_source("curator-upload.jpg");
+    req.mutable_labels()->set_item_type(item_type);
+    req.mutable_labels()->set_species_common("Lion");
+    grpc::ClientContext ctx;
+    Authorize(ctx, key);
+    return stub_->AddReference(&ctx, req, out);
+  }
+
+  grpc::Status Remove(const std::string& name, const char* key = kCuratorKey) {
+    v1::RemoveReferenceRequest req;
+    req.set_name(name);
+    v1::RemoveReferenceResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(ctx, key);
+    return stub_->RemoveReference(&ctx, req, &resp);
+  }
+
+  v1::IndexStats Stats() {
+    v1::IndexStats stats;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kCuratorKey);
+    EXPECT_TRUE(stub_->GetIndexStats(&ctx, {}, &stats).ok());
+    return stats;
+  }
+
+  static testing::TempDir* suite_dir_;
+  testing::TempDir tmp_;
+  ServiceConfig config_;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Spoor::Stub> stub_;
+};
+
+testing::TempDir* ServiceTest::suite_dir_ = nullptr;
+
+TEST_F(ServiceTest, MatchReturnsTheReferenceWithEvidence) {
+  StartServer();
+  v1::MatchResponse resp;
+  std::string image = Bytes(ads("ad_elephant_mirrored_crop_phone.jpg"));
+  ASSERT_TRUE(Match(image, &resp).ok());
+  ASSERT_GE(resp.matches_size(), 1);
+  const v1::Match& m = resp.matches(0);
+  EXPECT_EQ(m.reference().source(), "elephant.jpg");
+  EXPECT_EQ(m.reference().name().rfind("references/", 0), 0u);
+  EXPECT_EQ(m.reference().labels().item_type(), "live_animal");
+  EXPECT_EQ(m.verdict(), v1::MODIFIED_COPY);
+  EXPECT_GE(m.score(), 0.5);
+  EXPECT_GT(m.evidence().inliers(), 15);
+  EXPECT_TRUE(m.evidence().transform().mirrored());
+  EXPECT_EQ(m.evidence().transform().homography_size(), 9);
+  EXPECT_GT(m.evidence().query_box().width(), 0);
+  EXPECT_EQ(resp.image().width(), 520);
+  EXPECT_EQ(resp.image().height(), 420);
+  EXPECT_EQ(resp.image().format(), "jpeg");
+  EXPECT_EQ(resp.image().size_bytes(), static_cast<std::int64_t>(image.size()));
+  EXPECT_GT(resp.timings().total_ms(), 0);
+  EXPECT_FALSE(resp.request_id().empty());
+  EXPECT_TRUE(m.reference().has_create_time());
+
+  v1::MatchResponse bare;
+  ASSERT_TRUE(Match(image, &bare, kPlatformKey, /*evidence=*/false).ok());
+  ASSERT_GE(bare.matches_size(), 1);
+  EXPECT_FALSE(bare.matches(0).has_evidence());
+
+  v1::MatchResponse none;
+  ASSERT_TRUE(Match(Bytes(ads("ad_unrelated_lion.jpg")), &none).ok());
+  EXPECT_EQ(none.matches_size(), 0);
+}
+
+TEST_F(ServiceTest, BadImagesAndFieldsAreInvalidArgumentNamingTheProblem) {
+  StartServer();
+  struct Case {
+    std::string image;
+    std::string message;
+  };
+  std::vector<Case> cases = {
+      {"", "image is empty"},
+      {Bytes(testing::FixturePath("truncated.jpg")), "cannot decode jpeg"},
+      {Bytes(testing::FixturePath("bomb_30000x30000.png")), "30000x30000"},
+      {Bytes(testing::FixturePath("image.svg")), "unsupported image format 'svg'"},
+      {Bytes(testing::FixturePath("not_an_image.txt")), "not a recognised image"},
+  };
+  for (const Case& c : cases) {
+    v1::MatchResponse resp;
+    grpc::Status s = Match(c.image, &resp);
+    EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << c.message;
+    EXPECT_NE(s.error_message().find(c.message), std::string::npos) << s.error_message();
+  }
+  v1::MatchRequest req;
+  req.set_image(Bytes(ads("ad_unrelated_lion.jpg")));
+  req.mutable_options()->set_max_results(1000);
+  v1::MatchResponse resp;
+  grpc::ClientContext ctx;
+  Authorize(ctx, kPlatformKey);
+  grpc::Status s = stub_->Match(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("max_results"), std::string::npos);
+  req.mutable_options()->set_max_results(1);
+  req.mutable_options()->set_min_score(2);
+  grpc::ClientContext ctx2;
+  Authorize(ctx2, kPlatformKey);
+  s = stub_->Match(&ctx2, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("min_score"), std::string::npos);
+  // The service is still up and answering.
+  EXPECT_TRUE(Match(Bytes(ads("ad_box_rephotographed.png")), &resp).ok());
+}
+
+TEST_F(ServiceTest, OversizedMessageIsResourceExhausted) {
+  config_.max_message_bytes = 1 << 20;
+  StartServer();
+  v1::MatchResponse resp;
+  grpc::Status s = Match(std::string(2 << 20, 'x'), &resp);
+  EXPECT_EQ(s.error_code(), grpc::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_TRUE(Match(Bytes(ads("ad_box_rephotographed.png")), &resp).ok());
+}
+
+TEST_F(ServiceTest, KeysAndRolesAreEnforced) {
+  StartServer();
+  std::string image = Bytes(ads("ad_box_rephotographed.png"));
+  v1::MatchResponse resp;
+  grpc::Status s = Match(image, &resp, nullptr);
+  EXPECT_EQ(s.error_code(), grpc::UNAUTHENTICATED);
+  EXPECT_NE(s.error_message().find("authorization"), std::string::npos);
+  EXPECT_EQ(Match(image, &resp, "not-a-key").error_code(), grpc::UNAUTHENTICATED);
+  s = Match(image, &resp, kCuratorKey);
+  EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_NE(s.error_message().find("platform or investigator"), std::string::npos);
+  EXPECT_TRUE(Match(image, &resp, kInvestigatorKey).ok());
+
+  v1::AddReferenceResponse added;
+  EXPECT_EQ(Add(image, &added, kPlatformKey).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Add(image, &added, kInvestigatorKey).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Remove("references/1", kInvestigatorKey).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Remove("references/1", kPlatformKey).error_code(), grpc::PERMISSION_DENIED);
+
+  v1::ListReferencesRequest list;
+  v1::ListReferencesResponse page;
+  grpc::ClientContext ctx;
+  Authorize(ctx, kPlatformKey);
+  EXPECT_EQ(stub_->ListReferences(&ctx, list, &page).error_code(), grpc::PERMISSION_DENIED);
+  grpc::ClientContext ctx2;
+  Authorize(ctx2, kInvestigatorKey);
+  EXPECT_TRUE(stub_->ListReferences(&ctx2, list, &page).ok());
+  EXPECT_EQ(Stats().references(), 12);
+}
+
+TEST_F(ServiceTest, ReferencesCanBeListedFilteredFetchedAndAddedOnce) {
+  StartServer();
+  std::vector<std::string> names;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListReferencesRequest req;
+    req.set_page_size(5);
+    req.set_page_token(token);
+    v1::ListReferencesResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kCuratorKey);
+    ASSERT_TRUE(stub_->ListReferences(&ctx, req, &resp).ok());
+    for (const auto& r : resp.references()) names.push_back(r.name());
+    token = resp.next_page_token();
+    ++pages;
+  } while (!token.empty());
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(names.size(), 12u);
+
+  v1::ListReferencesRequest filtered;
+  filtered.set_filter("item_type=other");
+  v1::ListReferencesResponse others;
+  grpc::ClientContext fctx;
+  Authorize(fctx, kCuratorKey);
+  ASSERT_TRUE(stub_->ListReferences(&fctx, filtered, &others).ok());
+  ASSERT_EQ(others.references_size(), 2);
+  EXPECT_EQ(others.references(0).source(), "box.png");
+
+  for (const char* bad : {"colour=red", "no-equals-sign"}) {
+    v1::ListReferencesRequest req;
+    req.set_filter(bad);
+    v1::ListReferencesResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kCuratorKey);
+    EXPECT_EQ(stub_->ListReferences(&ctx, req, &resp).error_code(), grpc::INVALID_ARGUMENT) << bad;
+  }
+  v1::ListReferencesRequest bad_token;
+  bad_token.set_page_token("garbage");
+  v1::ListReferencesResponse resp;
+  grpc::ClientContext tctx;
+  Authorize(tctx, kCuratorKey);
+  EXPECT_EQ(stub_->ListReferences(&tctx, bad_token, &resp).error_code(), grpc::INVALID_ARGUMENT);
+
+  v1::GetReferenceRequest get;
+  get.set_name(names[1]);
+  v1::Reference ref;
+  grpc::ClientContext gctx;
+  Authorize(gctx, kInvestigatorKey);
+  ASSERT_TRUE(stub_->GetReference(&gctx, get, &ref).ok());
+  EXPECT_EQ(ref.name(), names[1]);
+  EXPECT_EQ(ref.sha256().size(), 64u);
+  for (const char* name : {"references/999", "references/x", "refs/1"}) {
+    get.set_name(name);
+    grpc::ClientContext ctx;
+    Authorize(ctx, kInvestigatorKey);
+    grpc::Status s = stub_->GetReference(&ctx, get, &ref);
+    EXPECT_EQ(s.error_code(), std::string(name) == "references/999"
+                                  ? grpc::NOT_FOUND
+                                  : grpc::INVALID_ARGUMENT)
+        << name;
+  }
+
+  std::string lion = Bytes(ads("ad_unrelated_lion.jpg"));
+  v1::AddReferenceResponse first, second;
+  ASSERT_TRUE(Add(lion, &first).ok());
+  EXPECT_TRUE(first.created());
+  EXPECT_EQ(first.reference().labels().item_type(), "ivory");
+  ASSERT_TRUE(Add(lion, &second).ok());
+  EXPECT_FALSE(second.created());
+  EXPECT_EQ(second.reference().name(), first.reference().name());
+  v1::AddReferenceResponse bad;
+  EXPECT_EQ(Add(lion, &bad, kCuratorKey, "tusk").error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(Add(Bytes(testing::FixturePath("truncated.png")), &bad).error_code(),
+            grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(Add("", &bad).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(Stats().references(), 13);
+  EXPECT_EQ(Remove("references/999").error_code(), grpc::NOT_FOUND);
+}
+
+TEST_F(ServiceTest, AddThenMatchAndRemoveThenNoMatchWhileOthersMatch) {
+  StartServer();
+  std::atomic<bool> stop{false};
+  std::atomic<int> background_ok{0}, background_bad{0};
+  std::string collage = Bytes(ads("ad_collage_tiger_gorilla.jpg"));
+  std::vector<std::thread> matchers;
+  for (int t = 0; t < 2; ++t) {
+    matchers.emplace_back([&] {
+      auto stub = v1::Spoor::NewStub(channel_);
+      while (!stop) {
+        v1::MatchRequest req;
+        req.set_image(collage);
+        v1::MatchResponse resp;
+        grpc::ClientContext ctx;
+        Authorize(ctx, kPlatformKey);
+        grpc::Status s = stub->Match(&ctx, req, &resp);
+        bool right = s.ok() && resp.matches_size() == 2;
+        (right ? background_ok : background_bad)++;
+      }
+    });
+  }
+  std::string lion = Bytes(ads("ad_unrelated_lion.jpg"));
+  v1::MatchResponse before;
+  ASSERT_TRUE(Match(lion, &before).ok());
+  EXPECT_EQ(before.matches_size(), 0);
+
+  v1::AddReferenceResponse added;
+  ASSERT_TRUE(Add(lion, &added).ok());
+  v1::MatchResponse after_add;
+  ASSERT_TRUE(Match(lion, &after_add).ok());
+  ASSERT_GE(after_add.matches_size(), 1);
+  EXPECT_EQ(after_add.matches(0).reference().name(), added.reference().name());
+  EXPECT_EQ(after_add.matches(0).verdict(), v1::EXACT);
+
+  ASSERT_TRUE(Remove(added.reference().name()).ok());
+  v1::MatchResponse after_remove;
+  ASSERT_TRUE(Match(lion, &after_remove).ok());
+  EXPECT_EQ(after_remove.matches_size(), 0);
+  stop = true;
+  for (auto& t : matchers) t.join();
+  EXPECT_GT(background_ok.load(), 0);
+  EXPECT_EQ(background_bad.load(), 0);
+
+  // Persisted: a second reference added now survives a restart.
+  v1::AddReferenceResponse kept;
+  ASSERT_TRUE(Add(Bytes(ads("ad_unrelated_fruits.jpg")), &kept).ok());
+  server_.reset();
+  StartServer();
+  EXPECT_EQ(Stats().references(), 13);
+  v1::MatchResponse again;
+  ASSERT_TRUE(Match(Bytes(ads("ad_unrelated_fruits.jpg")), &again).ok());
+  ASSERT_GE(again.matches_size(), 1);
+  EXPECT_EQ(again.matches(0).reference().name(), kept.reference().name());
+  ASSERT_TRUE(Match(lion, &again).ok());
+  EXPECT_EQ(again.matches_size(), 0);
+  auto index = ReferenceIndex::Open(config_.index_dir);
+  server_.reset();
+  index = ReferenceIndex::Open(config_.index_dir);
+  ASSERT_OK(index);
+  EXPECT_FALSE((*index)->Stats().rebuilt_on_open);  // saved at shutdown
+  ASSERT_OK((*index)->Verify());
+}
+
+TEST_F(ServiceTest, StreamMatchAnswersInOrderWithCorrelationIds) {
+  StartServer();
+  grpc::ClientContext ctx;
+  Authorize(ctx, kPlatformKey);
+  auto stream = stub_->StreamMatch(&ctx);
+  std::vector<std::pair<std::string, std::string>> items = {
+      {"a", ads("ad_box_rephotographed.png")},
+      {"b", testing::FixturePath("truncated.jpg")},
+      {"c", ads("ad_collage_tiger_gorilla.jpg")},
+      {"d", ads("ad_unrelated_lion.jpg")},
+      {"e", ads("ad_wall_other_angle.png")}};
+  std::thread writer([&] {
+    for (const auto& [id, path] : items) {
+      v1::StreamMatchRequest req;
+      req.set_correlation_id(id);
+      req.mutable_request()->set_image(Bytes(path));
+      stream->Write(req);
+    }
+    stream->WritesDone();
+  });
+  std::vector<v1::StreamMatchResponse> answers;
+  v1::StreamMatchResponse resp;
+  while (stream->Read(&resp)) answers.push_back(resp);
+  writer.join();
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(answers.size(), items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_EQ(answers[i].correlation_id(), items[i].first);
+  }
+  ASSERT_TRUE(answers[0].has_response());
+  EXPECT_EQ(answers[0].response().matches(0).reference().source(), "box.png");
+  ASSERT_TRUE(answers[1].has_error());
+  EXPECT_EQ(answers[1].error().code(), grpc::INVALID_ARGUMENT);
+  EXPECT_NE(answers[1].error().message().find("cannot decode"), std::string::npos);
+  EXPECT_EQ(answers[2].response().matches_size(), 2);
+  EXPECT_EQ(answers[3].response().matches_size(), 0);
+  EXPECT_EQ(answers[4].response().matches(0).reference().source(), "graf1.jpg");
+}
+
+TEST_F(ServiceTest, ParallelClientsGetTheSameAnswersAsSerialCalls) {
+  StartServer();
+  std::vector<std::string> images = {
+      Bytes(ads("ad_box_rephotographed.png")), Bytes(ads("ad_collage_tiger_gorilla.jpg")),
+      Bytes(ads("ad_screenshot_rotated_rhino.png")), Bytes(ads("ad_unrelated_fruits.jpg"))};
+  auto answer = [&](v1::Spoor::Stub& stub, const std::string& image) {
+    v1::MatchRequest req;
+    req.set_image(image);
+    v1::MatchResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kPlatformKey);
+    grpc::Status s = stub.Match(&ctx, req, &resp);
+    std::string out = s.ok() ? "" : "error";
+    for (const auto& m : resp.matches())
+      out += m.reference().name() + ":" + std::to_string(m.score()) + " ";
+    return out;
+  };
+  std::vector<std::string> serial;
+  for (const auto& image : images) serial.push_back(answer(*stub_, image));
+  constexpr int kClients = 8;
+  std::vector<std::vector<std::string>> parallel(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      auto stub = v1::Spoor::NewStub(grpc::CreateChannel(
+          "127.0.0.1:" + std::to_string(server_->port()),
+          grpc::InsecureChannelCredentials()));
+      for (size_t i = 0; i < images.size(); ++i)
+        parallel[c].push_back(answer(*stub, images[(i + c) % images.size()]));
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (int c = 0; c < kClients; ++c)
+    for (size_t i = 0; i < images.size(); ++i)
+      EXPECT_EQ(parallel[c][i], serial[(i + c) % images.size()]) << c << " " << i;
+}
+
+TEST_F(ServiceTest, ExpiredDeadlineIsDeadlineExceededFromTheServer) {
+  config_.workers = 1;
+  StartServer();
+  v1::MatchResponse resp;
+  // box_in_scene takes a few hundred ms: 60 ms is not enough.
+  grpc::Status s = Match(Bytes(ads("ad_box_rephotographed.png")), &resp, kPlatformKey,
+                         true, 60);
+  EXPECT_EQ(s.error_code(), grpc::DEADLINE_EXCEEDED);
+  // The server noticed and answered so itself, and is still healthy.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_GE(Stats().requests().at("Match DEADLINE_EXCEEDED"), 1);
+  EXPECT_TRUE(Match(Bytes(ads("ad_unrelated_lion.jpg")), &resp).ok());
+}
+
+TEST_F(ServiceTest, FullQueueIsResourceExhaustedAtOnce) {
+  config_.workers = 1;
+  config_.queue_size = 1;
+  StartServer();
+  std::string image = Bytes(ads("ad_box_rephotographed.png"));
+  std::atomic<int> ok{0}, exhausted{0}, other{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.emplace_back([&] {
+      v1::MatchResponse resp;
+      grpc::Status s = Match(image, &resp);
+      if (s.ok()) ++ok;
+      else if (s.error_code() == grpc::RESOURCE_EXHAUSTED) ++exhausted;
+      else ++other;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_GE(ok.load(), 1);
+  EXPECT_GE(exhausted.load(), 1);
+  EXPECT_EQ(other.load(), 0);
+}
+
+TEST_F(ServiceTest, NoIndexIsFailedPreconditionAndNotServing) {
+  config_.index_dir = tmp_.Join("empty");
+  StartServer();
+  EXPECT_FALSE(server_->index_loaded());
+  v1::MatchResponse resp;
+  grpc::Status s = Match(Bytes(ads("ad_unrelated_lion.jpg")), &resp);
+  EXPECT_EQ(s.error_code(), grpc::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("no index loaded"), std::string::npos);
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest req;
+  grpc::health::v1::HealthCheckResponse hr;
+  grpc::ClientContext ctx;
+  ASSERT_TRUE(health->Check(&ctx, req, &hr).ok());
+  EXPECT_EQ(hr.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+}
+
+TEST_F(ServiceTest, HealthReflectionAndMetrics) {
+  config_.metrics_listen = "127.0.0.1:0";
+  StartServer();
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  for (const char* service : {"", "spoor.v1.Spoor"}) {
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(service);
+    grpc::health::v1::HealthCheckResponse hr;
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(health->Check(&ctx, req, &hr).ok()) << service;
+    EXPECT_EQ(hr.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  }
+
+  // Reflection, spoken in raw bytes: libgrpc++_reflection already holds the
+  // reflection messages, so a second generated copy would clash with it.
+  // ServerReflectionRequest{list_services: "*"} is field 7, "*".
+  grpc::internal::RpcMethod method(
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      grpc::internal::RpcMethod::BIDI_STREAMING);
+  grpc::ClientContext rctx;
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
+      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
+          channel_.get(), method, &rctx));
+  const char request_bytes[] = {0x3a, 0x01, '*'};
+  grpc::Slice slice(request_bytes, sizeof(request_bytes));
+  grpc::ByteBuffer request(&slice, 1);
+  ASSERT_TRUE(stream->Write(request));
+  stream->WritesDone();
+  grpc::ByteBuffer reply;
+  ASSERT_TRUE(stream->Read(&reply));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(reply.Dump(&slices).ok());
+  std::string raw;
+  for (const auto& sl : slices) raw.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  EXPECT_NE(raw.find("spoor.v1.Spoor"), std::string::npos);
+  EXPECT_NE(raw.find("grpc.health.v1.Health"), std::string::npos);
+  while (stream->Read(&reply)) {}
+  EXPECT_TRUE(stream->Finish().ok());
+
+  v1::MatchResponse resp;
+  ASSERT_TRUE(Match(Bytes(ads("ad_unrelated_lion.jpg")), &resp).ok());
+  EXPECT_EQ(Match("", &resp).error_code(), grpc::INVALID_ARGUMENT);
+
+  // GET /metrics over a plain socket.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server_->metrics_port()));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  std::string get = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  ASSERT_EQ(write(fd, get.data(), get.size()), static_cast<ssize_t>(get.size()));
+  std::string body;
+  char buf[4096];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) body.append(buf, n);
+  close(fd);
+  EXPECT_NE(body.find("200 OK"), std::string::npos);
+  EXPECT_NE(body.find("spoor_requests_total{rpc=\"Match\",code=\"OK\"} 1"), std::string::npos) << body;
+  EXPECT_NE(body.find("spoor_requests_total{rpc=\"Match\",code=\"INVALID_ARGUMENT\"} 1"),
+            std::string::npos);
+  EXPECT_NE(body.find("spoor_request_duration_seconds_count{rpc=\"Match\"} 2"), std::string::npos);
+  EXPECT_NE(body.find("spoor_index_references 12"), std::string::npos);
+  EXPECT_NE(body.find("spoor_queue_depth 0"), std::string::npos);
+}
+
+TEST_F(ServiceTest, GracefulShutdownFinishesInFlightCalls) {
+  StartServer();
+  grpc::Status in_flight;
+  v1::MatchResponse resp;
+  std::thread call([&] { in_flight = Match(Bytes(ads("ad_box_rephotographed.png")), &resp); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  server_->Shutdown(std::chrono::seconds(10));
+  call.join();
+  EXPECT_TRUE(in_flight.ok()) << in_flight.error_message();
+  EXPECT_EQ(resp.matches(0).reference().source(), "box.png");
+}
+
+// Self-signed certificate for "localhost", made with the openssl program.
+void MakeCertificate(const std::string& dir, const std::string& name) {
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+                    "-addext subjectAltName=DNS:localhost -keyout " + dir + "/" + name +
+                    ".key -out " + dir + "/" + name + ".pem 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+}
+
+TEST_F(ServiceTest, TlsWithAndWithoutClientCertificates) {
+  MakeCertificate(tmp_.path(), "server");
+  MakeCertificate(tmp_.path(), "client");
+  config_.tls_cert_file = tmp_.Join("server.pem");
+  config_.tls_key_file = tmp_.Join("server.key");
+  config_.tls_client_ca_file = tmp_.Join("client.pem");
+  config_.tls_require_client_cert = true;
+  StartServer();
+  std::string target = "localhost:" + std::to_string(server_->port());
+  auto call = [&](std::shared_ptr<grpc::ChannelCredentials> creds) {
+    auto stub = v1::Spoor::NewStub(grpc::CreateChannel(target, creds));
+    v1::MatchRequest req;
+    req.set_image(Bytes(ads("ad_unrelated_lion.jpg")));
+    v1::MatchResponse resp;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kPlatformKey, 10000);
+    return stub->Match(&ctx, req, &resp);
+  };
+  grpc::SslCredentialsOptions with_cert;
+  with_cert.pem_root_certs = Bytes(tmp_.Join("server.pem"));
+  with_cert.pem_cert_chain = Bytes(tmp_.Join("client.pem"));
+  with_cert.pem_private_key = Bytes(tmp_.Join("client.key"));
+  EXPECT_TRUE(call(grpc::SslCredentials(with_cert)).ok());
+  grpc::SslCredentialsOptions without_cert;
+  without_cert.pem_root_certs = Bytes(tmp_.Join("server.pem"));
+  EXPECT_EQ(call(grpc::SslCredentials(without_cert)).error_code(), grpc::UNAVAILABLE);
+  EXPECT_EQ(call(grpc::InsecureChannelCredentials()).error_code(), grpc::UNAVAILABLE);
+}
+
+TEST(ServiceConfigTest, RefusesUnsafeOrBrokenSettings) {
+  ServiceConfig c;
+  c.index_dir = "/tmp/x";
+  c.listen = "0.0.0.0:50051";
+  auto s = service::ValidateConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("without TLS"), std::string::npos);
+  c.listen = "127.0.0.1:50051";
+  EXPECT_OK(service::ValidateConfig(c));
+  c.tls_cert_file = "a.pem";
+  EXPECT_NE(service::ValidateConfig(c).message().find("together"), std::string::npos);
+  EXPECT_TRUE(service::IsLoopback("[::1]:1"));
+  EXPECT_TRUE(service::IsLoopback("localhost:1"));
+  EXPECT_FALSE(service::IsLoopback("10.0.0.1:1"));
+
+  testing::TempDir dir;
+  std::ofstream(dir.Join("ok.toml")) << "index_dir = \"/idx\"\nworkers = 3\nlisten = \"127.0.0.1:7\"\n";
+  auto loaded = service::LoadConfig(dir.Join("ok.toml"));
+  ASSERT_OK(loaded);
+  EXPECT_EQ(loaded->workers, 3);
+  EXPECT_EQ(loaded->index_dir, "/idx");
+  std::ofstream(dir.Join("bad.toml")) << "index_dir = \"/idx\"\nthreads = 3\n";
+  EXPECT_NE(service::LoadConfig(dir.Join("bad.toml")).status().message().find("unknown config key 'threads'"),
+            std::string::npos);
+  std::ofstream(dir.Join("type.toml")) << "workers = \"two\"\n";
+  EXPECT_EQ(service::LoadConfig(dir.Join("type.toml")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::ofstream(dir.Join("keys.toml")) << "[[key]]\nname = \"x\"\nsha256 = \"abc\"\nroles = [\"platform\"]\n";
+  service::ServiceConfig with_keys;
+  with_keys.index_dir = dir.Join("none");
+  with_keys.api_keys_file = dir.Join("keys.toml");
+  with_keys.listen = "127.0.0.1:0";
+  with_keys.metrics_listen = "";
+  auto server = Server::Start(with_keys, std::make_shared<spdlog::logger>(
+      "t", std::make_shared<spdlog::sinks::null_sink_mt>()));
+  EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(server.status().message().find("sha256"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace spoor
