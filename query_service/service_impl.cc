@@ -202,14 +202,20 @@ absl::Status SpoorService::AwaitMatch(grpc::ServerContext* ctx,
                           Clock::now() + std::chrono::milliseconds(50));
     job.done_cv.wait_until(lock, until);
     if (job.done) break;
-    if (ctx->IsCancelled()) {
-      job.abandoned = true;
-      return absl::CancelledError("call cancelled by the client");
-    }
-    if (Clock::now() >= job.deadline) {
+    // An expiring deadline also cancels the call, and the client's timer may
+    // fire a moment before ours: a cancellation that close to the deadline
+    // is the deadline.
+    auto now = Clock::now();
+    bool cancelled = ctx->IsCancelled();
+    if (now >= job.deadline ||
+        (cancelled && now + std::chrono::milliseconds(50) >= job.deadline)) {
       job.abandoned = true;
       return absl::DeadlineExceededError(
           "deadline passed before the match finished");
+    }
+    if (cancelled) {
+      job.abandoned = true;
+      return absl::CancelledError("call cancelled by the client");
     }
   }
   if (!job.result.ok()) return job.result.status();

@@ -16,6 +16,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
+#include "query_service/api_keys.h"
 #include "query_service/config.h"
 #include "query_service/server.h"
 #include "spoor/reference_index.h"
@@ -489,14 +490,26 @@ TEST_F(ServiceTest, ParallelClientsGetTheSameAnswersAsSerialCalls) {
 TEST_F(ServiceTest, ExpiredDeadlineIsDeadlineExceededFromTheServer) {
   config_.workers = 1;
   StartServer();
+  // Two slow calls without a deadline keep the only worker busy; a call with
+  // a 150 ms deadline then waits behind them and must be answered
+  // DEADLINE_EXCEEDED by the server, not left to run.
+  std::string slow = Bytes(ads("ad_box_rephotographed.png"));
+  std::vector<std::thread> busy;
+  for (int i = 0; i < 2; ++i) {
+    busy.emplace_back([&] {
+      v1::MatchResponse r;
+      EXPECT_TRUE(Match(slow, &r).ok());
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
   v1::MatchResponse resp;
-  // box_in_scene takes a few hundred ms: 60 ms is not enough.
-  grpc::Status s = Match(Bytes(ads("ad_box_rephotographed.png")), &resp, kPlatformKey,
-                         true, 60);
+  grpc::Status s = Match(slow, &resp, kPlatformKey, true, 150);
   EXPECT_EQ(s.error_code(), grpc::DEADLINE_EXCEEDED);
-  // The server noticed and answered so itself, and is still healthy.
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  EXPECT_GE(Stats().requests().at("Match DEADLINE_EXCEEDED"), 1);
+  for (auto& t : busy) t.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto requests = Stats().requests();
+  ASSERT_TRUE(requests.count("Match DEADLINE_EXCEEDED")) << "the server never saw it";
+  EXPECT_EQ(requests.at("Match DEADLINE_EXCEEDED"), 1);
   EXPECT_TRUE(Match(Bytes(ads("ad_unrelated_lion.jpg")), &resp).ok());
 }
 
@@ -679,6 +692,18 @@ TEST(ServiceConfigTest, RefusesUnsafeOrBrokenSettings) {
   std::ofstream(dir.Join("type.toml")) << "workers = \"two\"\n";
   EXPECT_EQ(service::LoadConfig(dir.Join("type.toml")).status().code(),
             absl::StatusCode::kInvalidArgument);
+  // The example files shipped with the service load as they are.
+  std::string examples = std::string(SPOOR_SOURCE_DIR) + "/query_service/";
+  auto example = service::LoadConfig(examples + "spoor.example.toml");
+  ASSERT_OK(example);
+  EXPECT_EQ(example->listen, "127.0.0.1:50051");
+  EXPECT_EQ(example->max_message_bytes, 24 << 20);
+  auto example_keys = service::ApiKeys::Load(examples + "api_keys.example.toml");
+  ASSERT_OK(example_keys);
+  auto secret = example_keys->Authenticate("Bearer secret");
+  ASSERT_OK(secret);
+  EXPECT_TRUE(secret->Has(service::Role::kPlatform));
+
   std::ofstream(dir.Join("keys.toml")) << "[[key]]\nname = \"x\"\nsha256 = \"abc\"\nroles = [\"platform\"]\n";
   service::ServiceConfig with_keys;
   with_keys.index_dir = dir.Join("none");
