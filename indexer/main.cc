@@ -408,6 +408,15 @@ int main(int argc, char** argv) {
   build->add_option("--max-side", build_options.decode.max_side,
                     "working resolution, longest side in pixels")
       ->capture_default_str()->check(CLI::Range(64, 4096));
+  build->add_option("--max-bytes", build_options.decode.max_bytes,
+                    "largest encoded image accepted, bytes (index and queries)")
+      ->capture_default_str()->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 32));
+  build->add_option("--max-pixels", build_options.decode.max_pixels,
+                    "most pixels an image header may declare")
+      ->capture_default_str()->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 34));
+  build->add_option("--max-dimension", build_options.decode.max_dimension,
+                    "most pixels a side an image header may declare")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
   build->add_option("--max-features", build_options.features.max_features,
                     "local features per image")
       ->capture_default_str()->check(CLI::Range(16, 4096));

@@ -153,6 +153,17 @@ TEST_F(IndexerCliTest, ErrorsAreOneLineWithTheDocumentedExitCodes) {
   EXPECT_NE(bad_label.err.find("item_type 'tusk'"), std::string::npos);
 }
 
+TEST_F(IndexerCliTest, DecodeLimitsAreSetPerIndexAndApplyToQueries) {
+  std::string small = tmp_.Join("small");
+  CliRun build = Indexer("build --max-pixels 250000 --index " + small + " " + refs_);
+  // 800x600 references are over 250000 pixels: skipped and reported.
+  EXPECT_EQ(build.code, 3);
+  EXPECT_NE(build.err.find("over the limit of 250000"), std::string::npos) << build.err;
+  CliRun q = Indexer("query --json --index " + small + " " + ads_ + "/ad_unrelated_lion.jpg");
+  EXPECT_NE(JsonLines(q.out)[0]["error"].template get<std::string>().find("250000"),
+            std::string::npos);
+}
+
 TEST_F(IndexerCliTest, AddIsIdempotentByContent) {
   std::string lion = ads_ + "/ad_unrelated_lion.jpg";
   CliRun first = Indexer("add --item-type live_animal --index " + index() + " " + lion);
