@@ -17,7 +17,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3-opencv python3-numpy openssl curl
   # real photos used by tests, the demo and the benchmark corpus
-  opencv-doc tuxpaint-stamps-default plasma-workspace-wallpapers
+  opencv-doc tuxpaint-stamps-default plasma-workspace-wallpapers mate-backgrounds
 )
 
 missing=()

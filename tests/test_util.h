@@ -1,6 +1,7 @@
-// Shared helpers for Spoor's tests: status assertions, the Debian-packaged
-// photo folders, and image edits used to disguise references the way
-// traffickers do. Edits work on pixels that came through spoor::DecodeImage.
+// Shared helpers for Spoor's tests: status assertions, fixture paths and
+// temporary folders. Photo sources and disguises come from
+// bench/corpus/disguises.h (shared with the benchmark's generator) and are
+// re-exported here.
 #ifndef SPOOR_TESTS_TEST_UTIL_H_
 #define SPOOR_TESTS_TEST_UTIL_H_
 
@@ -14,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "corpus/disguises.h"
 
 #define ASSERT_OK(expr)                                          \
   do {                                                           \
@@ -32,10 +34,6 @@ template <typename T>
 absl::Status StatusOf(const absl::StatusOr<T>& s) {
   return s.status();
 }
-
-inline const std::string kOpenCvData = "/usr/share/doc/opencv-doc/examples/data";
-inline const std::string kStamps = "/usr/share/tuxpaint/stamps/animals";
-inline const std::string kWallpapers = "/usr/share/wallpapers";
 
 // Folder of the repository's small fixture files (tests/data).
 std::string FixturePath(const std::string& name);
@@ -58,39 +56,7 @@ class TempDir {
 
 std::vector<std::uint8_t> ReadFile(const std::string& path);
 
-// Pixels of a photo through spoor's decode path, at up to `max_side`.
-cv::Mat LoadBgr(const std::string& path, int max_side = 4096);
-// A tuxpaint stamp as BGRA through spoor's decode path is not possible (it
-// flattens alpha), so stamps are read with their alpha by OpenCV: they are
-// inputs to composite, never pixels that get described.
-cv::Mat LoadStampBgra(const std::string& relative_path);
-// A landscape wallpaper by its folder name, resized to cover `size`.
-cv::Mat Wallpaper(const std::string& name, cv::Size size);
-
-std::vector<std::uint8_t> EncodeJpeg(const cv::Mat& bgr, int quality = 90);
-std::vector<std::uint8_t> EncodePng(const cv::Mat& image);
-
-// Pastes `stamp` (BGRA) onto a copy of `background`, scaled so its longest
-// side is `fraction` of the background's shorter side, centred at (cx, cy)
-// given as fractions of the background size, rotated by `angle` degrees.
-cv::Mat Composite(const cv::Mat& stamp, const cv::Mat& background,
-                  double fraction, double cx, double cy, double angle = 0,
-                  double brightness = 1.0);
-
-// Disguises, as traffickers apply them.
-cv::Mat Crop(const cv::Mat& m, double x0, double y0, double x1, double y1);
-cv::Mat Rotate(const cv::Mat& m, double degrees);  // canvas grows, black fill
-cv::Mat PerspectiveWarp(const cv::Mat& m, double strength);
-cv::Mat AddText(const cv::Mat& m, const std::string& text);
-cv::Mat TiledWatermark(const cv::Mat& m, const std::string& text);
-cv::Mat Pad(const cv::Mat& m, int pixels, cv::Scalar colour);
-cv::Mat Collage(const std::vector<cv::Mat>& cells, int columns, cv::Size cell);
-cv::Mat Screenshot(const cv::Mat& m);
-cv::Mat ColourShift(const cv::Mat& m);
-cv::Mat Greyscale(const cv::Mat& m);
-cv::Mat BlurNoise(const cv::Mat& m, std::uint64_t seed);
-cv::Mat Stickers(const cv::Mat& m, double coverage, std::uint64_t seed);
-cv::Mat Downscale(const cv::Mat& m, double factor);
+using namespace ::spoor::corpus;  // LoadBgr, Composite, Crop, ...
 
 }  // namespace spoor::testing
 
