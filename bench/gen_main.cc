@@ -1,0 +1,323 @@
+// spoor-bench-gen: builds the evaluation set from photos in Debian packages.
+//
+//   spoor-bench-gen --out DIR [--seed N] [--quick]
+//
+// DIR/references/   reference photos: animal cut-outs (tuxpaint-stamps)
+//                   composited on background windows, plain background
+//                   windows, and the first photo of each real opencv-doc pair
+// DIR/queries/      positives (disguised references, one family each, named
+//                   in the ground truth) and distractors (must match nothing)
+// DIR/ground_truth.csv   query,family,reference  (reference empty: distractor)
+//
+// Ground truth stays unambiguous: every background photo is cut into
+// non-overlapping windows and each window is used once; background photos are
+// split into two disjoint pools, one for references, the other for
+// distractors, collage cells and re-photographed composites; each cut-out
+// appears in at most one reference, and distractor cut-outs in none.
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <random>
+#include <regex>
+#include <set>
+
+#include <CLI/CLI.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "corpus/disguises.h"
+
+namespace fs = std::filesystem;
+using namespace spoor::corpus;
+
+namespace {
+
+using Rng = std::mt19937_64;
+
+double Uniform(Rng& rng, double a, double b) {
+  return std::uniform_real_distribution<>(a, b)(rng);
+}
+int UniformInt(Rng& rng, int a, int b) {
+  return std::uniform_int_distribution<>(a, b)(rng);
+}
+
+// One photo per background: the largest file of each wallpaper folder, and
+// mate-backgrounds files with size suffixes folded together.
+std::vector<std::string> BackgroundPhotos() {
+  std::vector<std::string> out;
+  for (const auto& dir : fs::directory_iterator(kWallpapers)) {
+    fs::path images = dir.path() / "contents" / "images";
+    if (!fs::exists(images)) continue;
+    std::string best;
+    std::uintmax_t best_size = 0;
+    for (const auto& f : fs::directory_iterator(images)) {
+      if (f.file_size() > best_size) {
+        best_size = f.file_size();
+        best = f.path().string();
+      }
+    }
+    if (!best.empty()) out.push_back(best);
+  }
+  std::map<std::string, std::pair<std::uintmax_t, std::string>> mate;
+  std::regex size_suffix("_[0-9]+x[0-9]+$");
+  if (fs::exists("/usr/share/backgrounds/mate")) {
+    for (const auto& f : fs::recursive_directory_iterator("/usr/share/backgrounds/mate")) {
+      if (!f.is_regular_file()) continue;
+      std::string ext = f.path().extension().string();
+      if (ext != ".jpg" && ext != ".png") continue;
+      std::string stem = std::regex_replace(f.path().stem().string(), size_suffix, "");
+      auto& slot = mate[stem];
+      if (f.file_size() > slot.first) slot = {f.file_size(), f.path().string()};
+    }
+  }
+  for (const auto& [stem, entry] : mate) out.push_back(entry.second);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Photo cut-outs only (no cartoons, no toys).
+std::vector<std::string> Stamps() {
+  std::vector<std::string> out;
+  for (const auto& f : fs::recursive_directory_iterator(kStamps)) {
+    std::string rel = fs::relative(f.path(), kStamps).string();
+    if (f.path().extension() != ".png" || rel.find("cartoon") != std::string::npos ||
+        rel.find("toys") != std::string::npos)
+      continue;
+    out.push_back(rel);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Cuts each photo into non-overlapping 640x480 windows, handed out once each.
+class WindowPool {
+ public:
+  WindowPool(const std::vector<std::string>& photos, Rng& rng) {
+    for (const auto& p : photos) {
+      cv::Mat m = LoadBgr(p, 1920);
+      if (m.empty()) continue;
+      for (int y = 0; y + 480 <= m.rows; y += 480)
+        for (int x = 0; x + 640 <= m.cols; x += 640)
+          windows_.push_back(m(cv::Rect(x, y, 640, 480)).clone());
+    }
+    std::shuffle(windows_.begin(), windows_.end(), rng);
+  }
+  bool empty() const { return next_ >= windows_.size(); }
+  size_t left() const { return windows_.size() - next_; }
+  cv::Mat Take() { return windows_.at(next_++); }
+
+ private:
+  std::vector<cv::Mat> windows_;
+  size_t next_ = 0;
+};
+
+struct Query {
+  std::string file, family, reference;
+};
+
+const std::vector<std::string> kFamilies = {
+    "jpeg_heavy", "downscale", "crop_centre", "crop_offcentre", "mirror",
+    "rotate_right_angle", "rotate_small", "perspective", "text_overlay",
+    "watermark", "padding", "collage", "screenshot", "colour", "blur_noise",
+    "stickers", "chain3", "rephoto"};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"spoor-bench-gen: build the evaluation set"};
+  std::string out;
+  std::uint64_t seed = 1;
+  bool quick = false;
+  int plain_refs = 100, per_ref = 4;
+  app.add_option("--out", out, "output folder (emptied first)")->required();
+  app.add_option("--seed", seed, "random seed")->capture_default_str();
+  app.add_flag("--quick", quick, "a few hundred images for CI");
+  app.add_option("--plain-references", plain_refs,
+                 "references that are plain background windows")->capture_default_str();
+  app.add_option("--queries-per-reference", per_ref)->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (quick) {
+    plain_refs = 10;
+    per_ref = 2;
+  }
+
+  Rng rng(seed);
+  fs::remove_all(out);
+  fs::create_directories(fs::path(out) / "references");
+  fs::create_directories(fs::path(out) / "queries");
+  auto write = [&](const std::string& sub, const std::string& name,
+                   const std::vector<std::uint8_t>& bytes) {
+    std::ofstream(fs::path(out) / sub / name, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  };
+
+  std::vector<std::string> photos = BackgroundPhotos();
+  std::shuffle(photos.begin(), photos.end(), rng);
+  size_t split = photos.size() * 6 / 10;
+  WindowPool ref_windows({photos.begin(), photos.begin() + split}, rng);
+  WindowPool other_windows({photos.begin() + split, photos.end()}, rng);
+  std::vector<std::string> stamps = Stamps();
+  std::shuffle(stamps.begin(), stamps.end(), rng);
+  size_t stamp_split = stamps.size() * 6 / 10;
+  std::vector<std::string> ref_stamps(stamps.begin(), stamps.begin() + stamp_split);
+  std::vector<std::string> distractor_stamps(stamps.begin() + stamp_split, stamps.end());
+  if (quick) ref_stamps.resize(std::min<size_t>(ref_stamps.size(), 20));
+
+  struct Ref {
+    std::string name;
+    cv::Mat image;
+    std::string stamp;  // empty for plain windows
+  };
+  std::vector<Ref> refs;
+  for (const auto& stamp : ref_stamps) {
+    if (ref_windows.empty()) break;
+    cv::Mat cut = LoadStampBgra(stamp);
+    if (cut.empty()) continue;
+    cv::Mat image = Composite(cut, ref_windows.Take(), Uniform(rng, 0.5, 0.85),
+                              Uniform(rng, 0.35, 0.65), Uniform(rng, 0.4, 0.6),
+                              Uniform(rng, -10, 10));
+    refs.push_back({"", image, stamp});
+  }
+  for (int i = 0; i < plain_refs && !ref_windows.empty(); ++i) {
+    refs.push_back({"", ref_windows.Take(), ""});
+  }
+  for (size_t i = 0; i < refs.size(); ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "ref_%04zu.jpg", i);
+    refs[i].name = name;
+    write("references", name, EncodeJpeg(refs[i].image, 92));
+  }
+
+  std::vector<Query> queries;
+  auto add_query = [&](const cv::Mat& m, const std::string& family,
+                       const std::string& reference, int quality = 85) {
+    char name[48];
+    std::snprintf(name, sizeof(name), "q_%05zu.jpg", queries.size());
+    write("queries", name, EncodeJpeg(m, quality));
+    queries.push_back({name, family, reference});
+  };
+
+  // Single disguises; `chain3` composes three of the simple ones.
+  std::map<std::string, std::function<cv::Mat(const cv::Mat&)>> simple = {
+      {"downscale", [&](const cv::Mat& m) { return Downscale(m, Uniform(rng, 0.15, 0.35)); }},
+      {"crop_centre", [&](const cv::Mat& m) {
+         double side = std::sqrt(Uniform(rng, 0.3, 0.6)), o = (1 - side) / 2;
+         return Crop(m, o, o, o + side, o + side);
+       }},
+      {"crop_offcentre", [&](const cv::Mat& m) {
+         double side = std::sqrt(Uniform(rng, 0.3, 0.6));
+         double x = Uniform(rng, 0, 1 - side), y = Uniform(rng, 0, 1 - side);
+         return Crop(m, x, y, x + side, y + side);
+       }},
+      {"mirror", [&](const cv::Mat& m) { cv::Mat f; cv::flip(m, f, 1); return f; }},
+      {"rotate_right_angle", [&](const cv::Mat& m) {
+         cv::Mat r;
+         cv::rotate(m, r, UniformInt(rng, 0, 2));
+         return r;
+       }},
+      {"rotate_small", [&](const cv::Mat& m) {
+         return Rotate(m, Uniform(rng, 5, 20) * (rng() % 2 ? 1 : -1));
+       }},
+      {"perspective", [&](const cv::Mat& m) { return PerspectiveWarp(m, Uniform(rng, 0.08, 0.2)); }},
+      {"text_overlay", [&](const cv::Mat& m) {
+         char phone[32];
+         std::snprintf(phone, sizeof(phone), "+%d %03d %03d %03d", UniformInt(rng, 20, 99),
+                       UniformInt(rng, 100, 999), UniformInt(rng, 100, 999), UniformInt(rng, 100, 999));
+         return AddText(m, phone);
+       }},
+      {"watermark", [&](const cv::Mat& m) { return TiledWatermark(m, "WhatsApp me"); }},
+      {"padding", [&](const cv::Mat& m) {
+         return Pad(m, UniformInt(rng, 40, 150),
+                    cv::Scalar(UniformInt(rng, 0, 255), UniformInt(rng, 0, 255), UniformInt(rng, 0, 255)));
+       }},
+      {"screenshot", [&](const cv::Mat& m) { return Screenshot(m); }},
+      {"colour", [&](const cv::Mat& m) { return rng() % 2 ? ColourShift(m) : Greyscale(m); }},
+      {"blur_noise", [&](const cv::Mat& m) { return BlurNoise(m, rng()); }},
+      {"stickers", [&](const cv::Mat& m) { return Stickers(m, Uniform(rng, 0.15, 0.3), rng()); }},
+  };
+  std::vector<std::string> chainable = {"crop_centre", "crop_offcentre", "mirror",
+                                        "rotate_small", "text_overlay", "padding",
+                                        "colour", "blur_noise", "stickers", "downscale"};
+  auto disguise = [&](const std::string& family, const Ref& ref) -> cv::Mat {
+    if (family == "jpeg_heavy") return ref.image;  // quality set at encoding
+    if (family == "collage") {
+      int cells = rng() % 2 ? 4 : 6, at = UniformInt(rng, 0, cells - 1);
+      std::vector<cv::Mat> parts;
+      for (int c = 0; c < cells; ++c)
+        parts.push_back(c == at || other_windows.empty() ? ref.image : other_windows.Take());
+      return Collage(parts, cells == 4 ? 2 : 3, cv::Size(400, 300));
+    }
+    if (family == "chain3") {
+      std::vector<std::string> pick = chainable;
+      std::shuffle(pick.begin(), pick.end(), rng);
+      cv::Mat m = ref.image;
+      for (int i = 0; i < 3; ++i) m = simple[pick[i]](m);
+      return m;
+    }
+    if (family == "rephoto") {
+      cv::Mat cut = LoadStampBgra(ref.stamp);
+      return Composite(cut, other_windows.Take(), Uniform(rng, 0.4, 0.8),
+                       Uniform(rng, 0.35, 0.65), Uniform(rng, 0.4, 0.6),
+                       Uniform(rng, -15, 15), Uniform(rng, 0.75, 1.2));
+    }
+    return simple.at(family)(ref.image);
+  };
+
+  // Positives: each reference gets `per_ref` families, round robin, so every
+  // family is represented about equally. Plain windows have no cut-out to
+  // re-photograph.
+  size_t turn = 0;
+  for (const Ref& ref : refs) {
+    for (int k = 0; k < per_ref; ++k) {
+      std::string family = kFamilies[turn++ % kFamilies.size()];
+      if (family == "rephoto" && (ref.stamp.empty() || other_windows.empty()))
+        family = "chain3";
+      cv::Mat m = disguise(family, ref);
+      int quality = family == "jpeg_heavy" ? UniformInt(rng, 8, 20) : 85;
+      add_query(m, family, ref.name, quality);
+    }
+  }
+
+  // The real re-photographed pairs of opencv-doc.
+  const std::pair<const char*, const char*> kPairs[] = {
+      {"box.png", "box_in_scene.png"}, {"graf1.png", "graf3.png"},
+      {"leuvenA.jpg", "leuvenB.jpg"}, {"aero1.jpg", "aero3.jpg"}};
+  for (const auto& [ref, query] : kPairs) {
+    cv::Mat r = LoadBgr(kOpenCvData + "/" + ref), q = LoadBgr(kOpenCvData + "/" + query);
+    if (r.empty() || q.empty()) continue;
+    std::string name = std::string("real_") + fs::path(ref).stem().string() + ".png";
+    write("references", name, EncodePng(r));
+    add_query(q, "real_rephoto", name, 92);
+  }
+
+  // Distractors, about as many as positives: other cut-outs on the other
+  // pool's windows, and the other pool's windows disguised.
+  size_t positives = queries.size();
+  std::vector<std::string> families(kFamilies.begin(), kFamilies.end() - 1);
+  for (size_t i = 0; i < positives && !other_windows.empty(); ++i) {
+    cv::Mat m;
+    if (i % 2 == 0 && !distractor_stamps.empty()) {
+      cv::Mat cut = LoadStampBgra(distractor_stamps[i / 2 % distractor_stamps.size()]);
+      m = Composite(cut, other_windows.Take(), Uniform(rng, 0.4, 0.85), 0.5, 0.5,
+                    Uniform(rng, -15, 15), Uniform(rng, 0.8, 1.2));
+    } else {
+      Ref fake{"", other_windows.Take(), ""};
+      std::string family = families[i % families.size()];
+      if (family == "collage") family = "padding";  // a collage would use more windows
+      m = disguise(family, fake);
+    }
+    add_query(m, "distractor", "");
+  }
+
+  std::ofstream gt(fs::path(out) / "ground_truth.csv");
+  gt << "query,family,reference\n";
+  for (const auto& q : queries) gt << q.file << "," << q.family << "," << q.reference << "\n";
+  std::printf("spoor-bench-gen: %zu references, %zu positive and %zu distractor queries in %s "
+              "(seed %llu; %zu reference and %zu other background windows unused)\n",
+              fs::path(out).empty() ? 0 : refs.size() + 4, positives, queries.size() - positives,
+              out.c_str(), static_cast<unsigned long long>(seed), ref_windows.left(),
+              other_windows.left());
+  return 0;
+}
