@@ -392,6 +392,23 @@ int main(int argc, char** argv) {
     md << "\n";
   }
   std::ofstream(fs::path(out) / "report.md") << md.str();
+  // Spoor's misses and false matches, to look at.
+  {
+    std::map<size_t, Prediction> top;
+    for (const auto& p : spoor_predictions)
+      if (!top.count(p.query) || p.score > top.at(p.query).score) top[p.query] = p;
+    std::ofstream f(fs::path(out) / "failures.csv");
+    f << "query,family,expected,top_reference,top_score\n";
+    for (size_t i = 0; i < queries.size(); ++i) {
+      auto it = top.find(i);
+      bool hit = it != top.end() && it->second.score >= spoor::kDefaultMinScore;
+      bool right = hit && it->second.reference == queries[i].reference;
+      if (queries[i].reference.empty() ? !hit : right) continue;
+      f << queries[i].file << "," << queries[i].family << "," << queries[i].reference << ","
+        << (it == top.end() ? "" : it->second.reference) << ","
+        << (it == top.end() ? 0.0 : it->second.score) << "\n";
+    }
+  }
   nlohmann::json j;
   for (const auto& [name, m] : results) {
     j[name]["uap"] = m.uap;

@@ -25,6 +25,7 @@
 #include <set>
 
 #include <CLI/CLI.hpp>
+#include <opencv2/features2d.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "corpus/disguises.h"
@@ -105,6 +106,25 @@ class WindowPool {
     std::shuffle(windows_.begin(), windows_.end(), rng);
   }
   bool empty() const { return next_ >= windows_.size(); }
+  // The next window with at least `min_corners` FAST corners, or an empty
+  // matrix. Flat gradients (many wallpapers are) have nothing any method can
+  // recognise, and no real reference photo looks like that.
+  cv::Mat TakeTextured(int min_corners) {
+    for (size_t i = next_; i < windows_.size(); ++i) {
+      // Counted at a quarter of the size, so star-field noise and JPEG grain
+      // do not pass for structure.
+      cv::Mat grey, small;
+      cv::cvtColor(windows_[i], grey, cv::COLOR_BGR2GRAY);
+      cv::resize(grey, small, cv::Size(160, 120), 0, 0, cv::INTER_AREA);
+      std::vector<cv::KeyPoint> corners;
+      cv::FAST(small, corners, 20);
+      if (static_cast<int>(corners.size()) >= min_corners) {
+        std::swap(windows_[i], windows_[next_]);
+        return Take();
+      }
+    }
+    return cv::Mat();
+  }
   size_t left() const { return windows_.size() - next_; }
   cv::Mat Take() { return windows_.at(next_++); }
 
@@ -116,6 +136,10 @@ class WindowPool {
 struct Query {
   std::string file, family, reference;
 };
+
+// FAST corners (at 160x120) a plain background window needs to serve as a
+// reference.
+constexpr int kMinCorners = 60;
 
 const std::vector<std::string> kFamilies = {
     "jpeg_heavy", "downscale", "crop_centre", "crop_offcentre", "mirror",
@@ -180,8 +204,10 @@ int main(int argc, char** argv) {
                               Uniform(rng, -10, 10));
     refs.push_back({"", image, stamp});
   }
-  for (int i = 0; i < plain_refs && !ref_windows.empty(); ++i) {
-    refs.push_back({"", ref_windows.Take(), ""});
+  for (int i = 0; i < plain_refs; ++i) {
+    cv::Mat window = ref_windows.TakeTextured(kMinCorners);
+    if (window.empty()) break;
+    refs.push_back({"", window, ""});
   }
   for (size_t i = 0; i < refs.size(); ++i) {
     char name[32];
@@ -314,9 +340,11 @@ int main(int argc, char** argv) {
   std::ofstream gt(fs::path(out) / "ground_truth.csv");
   gt << "query,family,reference\n";
   for (const auto& q : queries) gt << q.file << "," << q.family << "," << q.reference << "\n";
+  size_t references = std::distance(fs::directory_iterator(fs::path(out) / "references"),
+                                    fs::directory_iterator());
   std::printf("spoor-bench-gen: %zu references, %zu positive and %zu distractor queries in %s "
               "(seed %llu; %zu reference and %zu other background windows unused)\n",
-              fs::path(out).empty() ? 0 : refs.size() + 4, positives, queries.size() - positives,
+              references, positives, queries.size() - positives,
               out.c_str(), static_cast<unsigned long long>(seed), ref_windows.left(),
               other_windows.left());
   return 0;
