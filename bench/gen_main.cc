@@ -92,10 +92,14 @@ std::vector<std::string> Stamps() {
   return out;
 }
 
-// Cuts each photo into non-overlapping 640x480 windows, handed out once each.
+// Cuts each photo into non-overlapping 640x480 windows. A reference pool
+// hands each window out once; a recycling pool (distractors, collage cells,
+// re-photographed backgrounds: they may share pixels with each other, never
+// with a reference) starts again from the first when it runs out.
 class WindowPool {
  public:
-  WindowPool(const std::vector<std::string>& photos, Rng& rng) {
+  WindowPool(const std::vector<std::string>& photos, Rng& rng, bool recycle)
+      : recycle_(recycle) {
     for (const auto& p : photos) {
       cv::Mat m = LoadBgr(p, 1920);
       if (m.empty()) continue;
@@ -105,7 +109,9 @@ class WindowPool {
     }
     std::shuffle(windows_.begin(), windows_.end(), rng);
   }
-  bool empty() const { return next_ >= windows_.size(); }
+  bool empty() const {
+    return windows_.empty() || (!recycle_ && next_ >= windows_.size());
+  }
   // The next window with at least `min_corners` FAST corners, or an empty
   // matrix. Flat gradients (many wallpapers are) have nothing any method can
   // recognise, and no real reference photo looks like that.
@@ -125,10 +131,14 @@ class WindowPool {
     }
     return cv::Mat();
   }
-  size_t left() const { return windows_.size() - next_; }
-  cv::Mat Take() { return windows_.at(next_++); }
+  size_t left() const { return next_ < windows_.size() ? windows_.size() - next_ : 0; }
+  cv::Mat Take() {
+    if (recycle_ && next_ >= windows_.size()) next_ = 0;
+    return windows_.at(next_++);
+  }
 
  private:
+  bool recycle_;
   std::vector<cv::Mat> windows_;
   size_t next_ = 0;
 };
@@ -179,9 +189,9 @@ int main(int argc, char** argv) {
 
   std::vector<std::string> photos = BackgroundPhotos();
   std::shuffle(photos.begin(), photos.end(), rng);
-  size_t split = photos.size() * 6 / 10;
-  WindowPool ref_windows({photos.begin(), photos.begin() + split}, rng);
-  WindowPool other_windows({photos.begin() + split, photos.end()}, rng);
+  size_t split = photos.size() / 2;
+  WindowPool ref_windows({photos.begin(), photos.begin() + split}, rng, false);
+  WindowPool other_windows({photos.begin() + split, photos.end()}, rng, true);
   std::vector<std::string> stamps = Stamps();
   std::shuffle(stamps.begin(), stamps.end(), rng);
   size_t stamp_split = stamps.size() * 6 / 10;
@@ -343,7 +353,7 @@ int main(int argc, char** argv) {
   size_t references = std::distance(fs::directory_iterator(fs::path(out) / "references"),
                                     fs::directory_iterator());
   std::printf("spoor-bench-gen: %zu references, %zu positive and %zu distractor queries in %s "
-              "(seed %llu; %zu reference and %zu other background windows unused)\n",
+              "(seed %llu; %zu reference and %zu other background windows never used)\n",
               references, positives, queries.size() - positives,
               out.c_str(), static_cast<unsigned long long>(seed), ref_windows.left(),
               other_windows.left());

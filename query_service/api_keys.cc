@@ -1,12 +1,11 @@
 #include "query_service/api_keys.h"
 
 #include <algorithm>
-#include <filesystem>
 
 #include <openssl/crypto.h>
-#include <toml++/toml.h>
 
 #include "absl/strings/str_cat.h"
+#include "query_service/toml_file.h"
 #include "spoor/reference.h"
 
 namespace spoor::service {
@@ -33,16 +32,9 @@ bool Principal::Has(Role r) const {
 }
 
 absl::StatusOr<ApiKeys> ApiKeys::Load(const std::string& path) {
-  if (!std::filesystem::exists(path)) {
-    return absl::NotFoundError(absl::StrCat(path, ": no such key file"));
-  }
-  toml::table table;
-  try {
-    table = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ":", e.source().begin.line, ": ", std::string(e.description())));
-  }
+  auto parsed = ParseTomlFile(path, "key file");
+  if (!parsed.ok()) return parsed.status();
+  toml::table& table = *parsed;
   ApiKeys keys;
   const toml::array* entries = table["key"].as_array();
   if (entries == nullptr) {

@@ -1,10 +1,7 @@
 #include "query_service/config.h"
 
-#include <filesystem>
-
-#include <toml++/toml.h>
-
 #include "absl/strings/str_cat.h"
+#include "query_service/toml_file.h"
 
 namespace spoor::service {
 namespace {
@@ -22,16 +19,9 @@ absl::Status Read(const toml::node& node, const std::string& key, T& out) {
 }  // namespace
 
 absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
-  if (!std::filesystem::exists(path)) {
-    return absl::NotFoundError(absl::StrCat(path, ": no such config file"));
-  }
-  toml::table table;
-  try {
-    table = toml::parse_file(path);
-  } catch (const toml::parse_error& e) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        path, ":", e.source().begin.line, ": ", std::string(e.description())));
-  }
+  auto parsed = ParseTomlFile(path, "config file");
+  if (!parsed.ok()) return parsed.status();
+  const toml::table& table = *parsed;
   ServiceConfig c;
   for (const auto& [k, node] : table) {
     std::string key(k.str());

@@ -21,20 +21,8 @@ class MatchE2ETest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tmp_ = new testing::TempDir();
-    auto index = ReferenceIndex::Create(tmp_->Join("index"), IndexOptions{});
-    ASSERT_OK(index);
-    std::string refs = testing::ReferenceImagesPath() + "/references";
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(refs))
-      if (e.path().extension() != ".csv") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      auto added = (*index)->Add(testing::ReadFile(f.string()),
-                                 f.filename().string(), Labels{});
-      ASSERT_OK(added);
-    }
-    ASSERT_OK((*index)->Save());
-    index_ = index->release();
+    index_ = testing::IndexBundledReferences(tmp_->Join("index")).release();
+    ASSERT_NE(index_, nullptr);
     matcher_ = new Matcher(*index_);
   }
   static void TearDownTestSuite() {

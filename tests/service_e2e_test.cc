@@ -49,20 +49,14 @@ class ServiceTest : public ::testing::Test {
   static void SetUpTestSuite() {
     suite_dir_ = new testing::TempDir();
     // One index built once; each test serves a fresh copy of it.
-    auto index = ReferenceIndex::Create(suite_dir_->Join("index"), IndexOptions{});
-    ASSERT_OK(index);
-    std::string refs = testing::ReferenceImagesPath() + "/references";
-    std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(refs))
-      if (e.path().extension() != ".csv") files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      Labels labels;
-      if (f.filename() == "box.png" || f.filename() == "graf1.jpg") labels.item_type = "other";
-      else labels.item_type = "live_animal";
-      ASSERT_OK((*index)->Add(testing::ReadFile(f.string()), f.filename().string(), labels));
-    }
-    ASSERT_OK((*index)->Save());
+    auto index = testing::IndexBundledReferences(
+        suite_dir_->Join("index"), [](const std::string& name) {
+          Labels labels;
+          labels.item_type =
+              name == "box.png" || name == "graf1.jpg" ? "other" : "live_animal";
+          return labels;
+        });
+    ASSERT_NE(index, nullptr);
     std::ofstream keys(suite_dir_->Join("keys.toml"));
     auto entry = [&](const char* name, const char* key, const char* roles) {
       keys << "[[key]]\nname = \"" << name << "\"\nsha256 = \""

@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <algorithm>
 #include <fstream>
 
 namespace spoor::testing {
@@ -31,6 +32,28 @@ TempDir::~TempDir() {
 std::vector<std::uint8_t> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+std::unique_ptr<ReferenceIndex> IndexBundledReferences(
+    const std::string& dir,
+    const std::function<Labels(const std::string&)>& labels_for) {
+  auto index = ReferenceIndex::Create(dir, IndexOptions{});
+  if (!index.ok()) {
+    ADD_FAILURE() << index.status();
+    return nullptr;
+  }
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(ReferenceImagesPath() + "/references"))
+    if (e.path().extension() != ".csv") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    std::string name = f.filename().string();
+    auto added = (*index)->Add(ReadFile(f.string()), name,
+                               labels_for ? labels_for(name) : Labels{});
+    EXPECT_TRUE(added.ok()) << added.status();
+  }
+  EXPECT_TRUE((*index)->Save().ok());
+  return std::move(*index);
 }
 
 }  // namespace spoor::testing

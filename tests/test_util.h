@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "corpus/disguises.h"
+#include "spoor/reference_index.h"
 
 #define ASSERT_OK(expr)                                          \
   do {                                                           \
@@ -55,6 +58,13 @@ class TempDir {
 };
 
 std::vector<std::uint8_t> ReadFile(const std::string& path);
+
+// Creates an index at `dir` holding every photo of
+// reference_images/references (sources are file names; labels from
+// `labels_for(file name)`, empty by default), saved. Fails the test on error.
+std::unique_ptr<ReferenceIndex> IndexBundledReferences(
+    const std::string& dir,
+    const std::function<Labels(const std::string&)>& labels_for = nullptr);
 
 using namespace ::spoor::corpus;  // LoadBgr, Composite, Crop, ...
 

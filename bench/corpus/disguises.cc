@@ -65,17 +65,7 @@ cv::Mat Composite(const cv::Mat& stamp, const cv::Mat& background,
   double s = target / std::max(stamp.cols, stamp.rows);
   cv::Mat scaled;
   cv::resize(stamp, scaled, cv::Size(), s, s, cv::INTER_AREA);
-  if (angle != 0) {
-    cv::Point2f c(scaled.cols / 2.0f, scaled.rows / 2.0f);
-    cv::Mat rot = cv::getRotationMatrix2D(c, angle, 1.0);
-    cv::Rect2f bbox = cv::RotatedRect(c, scaled.size(), angle).boundingRect2f();
-    rot.at<double>(0, 2) += bbox.width / 2.0 - c.x;
-    rot.at<double>(1, 2) += bbox.height / 2.0 - c.y;
-    cv::Mat rotated;
-    cv::warpAffine(scaled, rotated, rot, bbox.size(), cv::INTER_LINEAR,
-                   cv::BORDER_CONSTANT, cv::Scalar(0, 0, 0, 0));
-    scaled = rotated;
-  }
+  if (angle != 0) scaled = Rotate(scaled, angle);  // transparent corners
   int x0 = static_cast<int>(cx * background.cols - scaled.cols / 2.0);
   int y0 = static_cast<int>(cy * background.rows - scaled.rows / 2.0);
   for (int y = 0; y < scaled.rows; ++y) {
@@ -110,7 +100,9 @@ cv::Mat Rotate(const cv::Mat& m, double degrees) {
   rot.at<double>(0, 2) += bbox.width / 2.0 - c.x;
   rot.at<double>(1, 2) += bbox.height / 2.0 - c.y;
   cv::Mat out;
-  cv::warpAffine(m, out, rot, bbox.size());
+  // Zero fill: black for BGR, transparent for BGRA.
+  cv::warpAffine(m, out, rot, bbox.size(), cv::INTER_LINEAR,
+                 cv::BORDER_CONSTANT, cv::Scalar::all(0));
   return out;
 }
 
