@@ -1,5 +1,6 @@
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -39,6 +40,25 @@ TEST_F(ReferenceIndexTest, AddingTheSameBytesTwiceReturnsTheExistingId) {
   EXPECT_FALSE(again->added);
   EXPECT_EQ(again->id, 1);
   EXPECT_EQ(index->Stats().references, 1);
+}
+
+TEST_F(ReferenceIndexTest, ConcurrentAddsOfTheSameBytesGiveOneReference) {
+  auto index = CreateWith({});
+  auto bytes = Photo("fruits.jpg");
+  std::vector<absl::StatusOr<AddResult>> results(4, absl::UnknownError(""));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] { results[i] = index->Add(bytes, "fruits.jpg", Labels{}); });
+  for (auto& t : threads) t.join();
+  int added = 0;
+  for (const auto& r : results) {
+    ASSERT_OK(r);
+    EXPECT_EQ(r->id, results[0]->id);
+    added += r->added;
+  }
+  EXPECT_EQ(added, 1);
+  EXPECT_EQ(index->Stats().references, 1);
+  ASSERT_OK(index->Verify());
 }
 
 TEST_F(ReferenceIndexTest, PersistsAcrossReopenAndVerifies) {

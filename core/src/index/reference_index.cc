@@ -254,12 +254,13 @@ absl::StatusOr<PreparedReference> ReferenceIndex::Prepare(
 }
 
 absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
+  // The writer lock covers the duplicate check and the database insert, so
+  // two concurrent adds of the same bytes give one reference, and a reader
+  // never sees a FAISS id whose row is missing, or the reverse.
+  std::unique_lock lock(mu_);
   if (auto existing = store_->FindBySha256(prepared.reference.sha256)) {
     return AddResult{*existing, false};
   }
-  // The writer lock covers the database insert too, so a reader never sees a
-  // FAISS id whose row is missing, or the reverse, for longer than a call.
-  std::unique_lock lock(mu_);
   StoredReference stored{std::move(prepared.reference), prepared.hash,
                          std::move(prepared.features)};
   SPOOR_ASSIGN_OR_RETURN(std::int64_t id, store_->Insert(stored));
