@@ -97,6 +97,17 @@ TEST_F(MatchE2ETest, DownscaledToAQuarter) {
   EXPECT_NEAR(m.transform.scale, 0.2, 0.03);
 }
 
+TEST_F(MatchE2ETest, TinyThumbnailStillMatchesWithWholeFrameEvidence) {
+  // 6 % of the side: 48x36 pixels, too small for many keypoints.
+  cv::Mat tiny = testing::Downscale(Reference("elephant.jpg"), 0.06);
+  Match m = ExpectFirst(testing::EncodeJpeg(tiny, 90), "elephant.jpg");
+  EXPECT_GT(m.query_box.width, 0);
+  if (m.inliers == 0) {  // found by the hash alone: the evidence is the frame
+    EXPECT_EQ(m.query_box, (Box{0, 0, tiny.cols, tiny.rows}));
+    EXPECT_LE(m.hash_distance, 20);
+  }
+}
+
 TEST_F(MatchE2ETest, CentreCropToAThird) {
   cv::Mat ref = Reference("tiger.jpg");
   // 0.58 x 0.58 of the sides = a third of the area.

@@ -196,8 +196,6 @@ absl::StatusOr<MatchResult> Matcher::MatchImage(
   auto variants = ComputeHashVariants(image);
   std::vector<HashHit> hash_hits =
       index_.SearchHashes(variants, kHashCandidateDistance, kHashCandidates);
-  std::map<std::int64_t, HashHit> hash_by_ref;
-  for (const HashHit& h : hash_hits) hash_by_ref[h.ref_id] = h;
   t.hash_ms = MsSince(stage);
 
   const FeatureOptions& feature_options = index_.options().features;
@@ -264,31 +262,32 @@ absl::StatusOr<MatchResult> Matcher::MatchImage(
   // The hash tier: a near-identical picture is a match even when its
   // keypoints do not survive (tiny thumbnails, heavy blur).
   for (const HashHit& h : hash_hits) {
-    double hash_score = ScoreFromHash(h.distance);
     auto it = best.find(h.ref_id);
     if (it == best.end()) {
       auto ref = index_.Get(h.ref_id);
       if (!ref.ok()) continue;
       spoor::Match m;
       m.reference = *ref;
-      m.transform.mirrored = IsMirrored(h.orientation);
-      // The hit's orientation turns the query back into the reference, so
-      // the reference turned into the query by as much the other way:
-      // clockwise-to-reference equals counter-clockwise-to-query.
-      int ccw = RotationDegrees(h.orientation);
-      m.transform.rotation_degrees = ccw > 180 ? ccw - 360 : ccw;
-      m.transform.scale = static_cast<double>(image.original_width) /
-                          (RotationDegrees(h.orientation) % 180 == 0
-                               ? ref->width
-                               : ref->height);
-      m.query_box = Box{0, 0, image.original_width, image.original_height};
-      m.ref_box = Box{0, 0, ref->width, ref->height};
-      m.verdict = Verdict::kModifiedCopy;
       it = best.emplace(h.ref_id, m).first;
     }
     spoor::Match& m = it->second;
     m.hash_distance = h.distance;
-    m.score = std::max(m.score, hash_score);
+    if (m.inliers == 0) {
+      // Nothing verified: the evidence is the hash's, a whole-frame copy in
+      // the hit's orientation. That orientation turns the query back into
+      // the reference, so the reference turned into the query by as much
+      // the other way (clockwise-to-reference is counter-clockwise here).
+      m.transform.mirrored = IsMirrored(h.orientation);
+      int ccw = RotationDegrees(h.orientation);
+      m.transform.rotation_degrees = ccw > 180 ? ccw - 360 : ccw;
+      bool turned = RotationDegrees(h.orientation) % 180 != 0;
+      m.transform.scale = static_cast<double>(image.original_width) /
+                          (turned ? m.reference.height : m.reference.width);
+      m.query_box = Box{0, 0, image.original_width, image.original_height};
+      m.ref_box = Box{0, 0, m.reference.width, m.reference.height};
+      m.verdict = Verdict::kModifiedCopy;
+    }
+    m.score = std::max(m.score, ScoreFromHash(h.distance));
     if (h.distance <= kExactDistance) {
       m.verdict = h.orientation == Orientation::kIdentity
                       ? Verdict::kExact
