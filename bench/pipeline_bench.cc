@@ -16,7 +16,13 @@
 #include <set>
 #include <thread>
 
+#include <random>
+
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "spoor/image.h"
 #include "spoor/matcher.h"
@@ -87,11 +93,38 @@ int main(int argc, char** argv) {
                  "IVF nprobe / HNSW efSearch")->capture_default_str();
   app.add_option("--max-features", options.features.max_features,
                  "local features per image")->capture_default_str();
+  int pad = 0;
+  app.add_option("--pad", pad,
+                 "extra references cut from random windows of the reference "
+                 "photos (flipped, scaled), to measure larger indexes")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::vector<Input> refs = Collect(ref_dirs);
   std::vector<Input> queries = Collect(query_dirs);
   queries.insert(queries.end(), refs.begin(), refs.end());
+  // Padding references: random 400x300 windows of the reference photos,
+  // sometimes flipped; fixed seed. They make the index bigger without
+  // adding answers the queries could be confused with beyond what the
+  // originals already share.
+  std::mt19937_64 rng(7);
+  std::vector<cv::Mat> sources;
+  for (const auto& r : refs) {
+    auto img = spoor::DecodeImage(r.bytes, spoor::DecodeOptions{.max_side = 1200});
+    if (img.ok() && img->width >= 500 && img->height >= 400)
+      sources.push_back(cv::Mat(img->height, img->width, CV_8UC3, img->bgr.data()).clone());
+  }
+  for (int i = 0; i < pad && !sources.empty(); ++i) {
+    const cv::Mat& src = sources[rng() % sources.size()];
+    int w = 400, h = 300;
+    cv::Rect window(static_cast<int>(rng() % (src.cols - w)),
+                    static_cast<int>(rng() % (src.rows - h)), w, h);
+    cv::Mat cut = src(window).clone();
+    if (rng() % 2) cv::flip(cut, cut, 1);
+    std::vector<std::uint8_t> bytes;
+    cv::imencode(".jpg", cut, bytes, {cv::IMWRITE_JPEG_QUALITY, 85});
+    refs.push_back({"pad_" + std::to_string(i), std::move(bytes)});
+  }
   if (refs.empty()) {
     std::fprintf(stderr, "spoor-bench-pipeline: no images under the given folders\n");
     return 2;
@@ -163,9 +196,13 @@ int main(int argc, char** argv) {
   std::printf("query latency ms: p50 %.1f  p95 %.1f  p99 %.1f  (%ld of %zu matched)\n",
               Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.95),
               Percentile(latency_ms, 0.99), matched.load(), total);
-  std::printf("index: %ld references, %ld descriptors, %.1f KB on disk per reference\n",
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("index: %ld references, %ld descriptors, %.1f KB on disk per reference; "
+              "peak RSS %.0f MB\n",
               stats.references, stats.descriptors,
-              stats.disk_bytes / 1024.0 / std::max<long>(1, stats.references));
+              stats.disk_bytes / 1024.0 / std::max<long>(1, stats.references),
+              usage.ru_maxrss / 1024.0);
   fs::remove_all(dir);
   return 0;
 }
