@@ -10,24 +10,24 @@
 // img_hash PHash and BlockMeanHash, and Spoor's perceptual hash alone.
 // Writes report.md, results.json and pr.png to --out. Exits 1 when Spoor's
 // µAP is below --min-uap (CI's accuracy floor).
+#include <grpcpp/grpcpp.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
-#include <sstream>
-#include <thread>
-
-#include <CLI/CLI.hpp>
-#include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 #include <opencv2/img_hash.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-#include <spdlog/sinks/null_sink.h>
-#include <spdlog/spdlog.h>
+#include <set>
+#include <sstream>
+#include <thread>
 
 #include "query_service/server.h"
 #include "spoor/image.h"
@@ -65,7 +65,9 @@ Metrics Evaluate(const std::vector<Query>& queries,
   int positives = 0;
   for (const auto& q : queries) positives += !q.reference.empty();
   std::stable_sort(predictions.begin(), predictions.end(),
-                   [](const Prediction& a, const Prediction& b) { return a.score > b.score; });
+                   [](const Prediction& a, const Prediction& b) {
+                     return a.score > b.score;
+                   });
   int tp = 0, seen = 0;
   double ap = 0;
   std::set<size_t> found;  // a query's true reference counts once
@@ -103,7 +105,8 @@ Metrics Evaluate(const std::vector<Query>& queries,
     m.distractor_fp = 0;
     for (size_t i = 0; i < queries.size(); ++i) {
       auto it = best.find(i);
-      if (queries[i].reference.empty() && it != best.end() && it->second->score >= threshold)
+      if (queries[i].reference.empty() && it != best.end() &&
+          it->second->score >= threshold)
         ++m.distractor_fp;
     }
   }
@@ -121,7 +124,8 @@ std::vector<Query> ReadGroundTruth(const std::string& dir) {
     std::getline(ss, q.file, ',');
     std::getline(ss, q.family, ',');
     std::getline(ss, q.reference, ',');
-    auto bytes = spoor::ReadFileBytes((fs::path(dir) / "queries" / q.file).string(), 64 << 20);
+    auto bytes = spoor::ReadFileBytes(
+        (fs::path(dir) / "queries" / q.file).string(), 64 << 20);
     if (bytes.ok()) q.bytes = std::move(*bytes);
     out.push_back(std::move(q));
   }
@@ -131,27 +135,33 @@ std::vector<Query> ReadGroundTruth(const std::string& dir) {
 cv::Mat Pixels(const std::vector<std::uint8_t>& bytes) {
   auto image = spoor::DecodeImage(bytes, spoor::DecodeOptions{.max_side = 800});
   if (!image.ok()) return cv::Mat();
-  return cv::Mat(image->height, image->width, CV_8UC3, image->bgr.data()).clone();
+  return cv::Mat(image->height, image->width, CV_8UC3, image->bgr.data())
+      .clone();
 }
 
 // Scores every reference by 1 - distance/bits; keeps each query's top 5.
 template <typename Distance>
-std::vector<Prediction> RankByDistance(size_t n_queries, const std::vector<std::string>& refs,
+std::vector<Prediction> RankByDistance(size_t n_queries,
+                                       const std::vector<std::string>& refs,
                                        Distance distance, double bits) {
   std::vector<Prediction> out;
   for (size_t q = 0; q < n_queries; ++q) {
     std::vector<Prediction> mine;
     for (size_t r = 0; r < refs.size(); ++r)
       mine.push_back({q, refs[r], 1.0 - distance(q, r) / bits});
-    std::partial_sort(mine.begin(), mine.begin() + std::min<size_t>(5, mine.size()), mine.end(),
-                      [](const Prediction& a, const Prediction& b) { return a.score > b.score; });
+    std::partial_sort(mine.begin(),
+                      mine.begin() + std::min<size_t>(5, mine.size()),
+                      mine.end(), [](const Prediction& a, const Prediction& b) {
+                        return a.score > b.score;
+                      });
     mine.resize(std::min<size_t>(5, mine.size()));
     out.insert(out.end(), mine.begin(), mine.end());
   }
   return out;
 }
 
-void DrawCurves(const std::map<std::string, Metrics>& results, const std::string& path) {
+void DrawCurves(const std::map<std::string, Metrics>& results,
+                const std::string& path) {
   const int w = 900, h = 640, x0 = 70, y0 = 40, pw = 560, ph = 540;
   cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
   cv::rectangle(img, cv::Rect(x0, y0, pw, ph), cv::Scalar(0, 0, 0), 1);
@@ -161,23 +171,30 @@ void DrawCurves(const std::map<std::string, Metrics>& results, const std::string
     cv::line(img, {x0 - 5, y}, {x0, y}, cv::Scalar(0, 0, 0));
     char label[8];
     std::snprintf(label, sizeof(label), "%.1f", i / 10.0);
-    cv::putText(img, label, {x - 12, y0 + ph + 22}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0));
-    cv::putText(img, label, {x0 - 40, y + 5}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0));
+    cv::putText(img, label, {x - 12, y0 + ph + 22}, cv::FONT_HERSHEY_SIMPLEX,
+                0.45, cv::Scalar(0, 0, 0));
+    cv::putText(img, label, {x0 - 40, y + 5}, cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                cv::Scalar(0, 0, 0));
   }
-  cv::putText(img, "recall", {x0 + pw / 2 - 25, h - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.6, cv::Scalar(0, 0, 0));
-  cv::putText(img, "precision", {5, 25}, cv::FONT_HERSHEY_SIMPLEX, 0.6, cv::Scalar(0, 0, 0));
-  const cv::Scalar colours[] = {{200, 60, 0}, {0, 140, 0}, {0, 0, 220}, {160, 0, 160}, {0, 160, 200}};
+  cv::putText(img, "recall", {x0 + pw / 2 - 25, h - 8},
+              cv::FONT_HERSHEY_SIMPLEX, 0.6, cv::Scalar(0, 0, 0));
+  cv::putText(img, "precision", {5, 25}, cv::FONT_HERSHEY_SIMPLEX, 0.6,
+              cv::Scalar(0, 0, 0));
+  const cv::Scalar colours[] = {
+      {200, 60, 0}, {0, 140, 0}, {0, 0, 220}, {160, 0, 160}, {0, 160, 200}};
   int i = 0, ly = y0 + 20;
   for (const auto& [name, m] : results) {
     cv::Scalar c = colours[i++ % 5];
     std::vector<cv::Point> pts;
     for (const auto& [r, p] : m.curve)
-      pts.emplace_back(x0 + static_cast<int>(r * pw), y0 + ph - static_cast<int>(p * ph));
+      pts.emplace_back(x0 + static_cast<int>(r * pw),
+                       y0 + ph - static_cast<int>(p * ph));
     if (pts.size() > 1) cv::polylines(img, pts, false, c, 2, cv::LINE_AA);
     char legend[96];
     std::snprintf(legend, sizeof(legend), "%s uAP %.3f", name.c_str(), m.uap);
     cv::line(img, {x0 + pw + 15, ly - 5}, {x0 + pw + 40, ly - 5}, c, 3);
-    cv::putText(img, legend, {x0 + pw + 45, ly}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0));
+    cv::putText(img, legend, {x0 + pw + 45, ly}, cv::FONT_HERSHEY_SIMPLEX, 0.45,
+                cv::Scalar(0, 0, 0));
     ly += 24;
   }
   cv::imwrite(path, img);
@@ -190,13 +207,19 @@ int main(int argc, char** argv) {
   std::string corpus, out = "bench-results", via = "core";
   double min_uap = 0;
   spoor::IndexOptions options;
-  app.add_option("--corpus", corpus, "folder written by spoor-bench-gen")->required();
+  app.add_option("--corpus", corpus, "folder written by spoor-bench-gen")
+      ->required();
   app.add_option("--out", out, "report folder")->capture_default_str();
-  app.add_option("--via", via, "core (the library) or grpc (the service on loopback)")
-      ->check(CLI::IsMember({"core", "grpc"}))->capture_default_str();
-  app.add_option("--min-uap", min_uap, "fail (exit 1) below this µAP")->capture_default_str();
-  app.add_option("--factory", options.descriptor_factory)->capture_default_str();
-  app.add_option("--max-features", options.features.max_features)->capture_default_str();
+  app.add_option("--via", via,
+                 "core (the library) or grpc (the service on loopback)")
+      ->check(CLI::IsMember({"core", "grpc"}))
+      ->capture_default_str();
+  app.add_option("--min-uap", min_uap, "fail (exit 1) below this µAP")
+      ->capture_default_str();
+  app.add_option("--factory", options.descriptor_factory)
+      ->capture_default_str();
+  app.add_option("--max-features", options.features.max_features)
+      ->capture_default_str();
   app.add_option("--max-side", options.decode.max_side)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -207,23 +230,33 @@ int main(int argc, char** argv) {
     ref_names.push_back(e.path().filename().string());
   std::sort(ref_names.begin(), ref_names.end());
   for (const auto& n : ref_names)
-    ref_bytes.push_back(*spoor::ReadFileBytes((fs::path(corpus) / "references" / n).string(), 64 << 20));
+    ref_bytes.push_back(*spoor::ReadFileBytes(
+        (fs::path(corpus) / "references" / n).string(), 64 << 20));
   if (queries.empty() || ref_names.empty()) {
-    std::fprintf(stderr, "spoor-bench-eval: %s has no ground truth or references\n", corpus.c_str());
+    std::fprintf(stderr,
+                 "spoor-bench-eval: %s has no ground truth or references\n",
+                 corpus.c_str());
     return 2;
   }
 
   // Spoor: index the references, then every query with min_score 0.
-  std::string index_dir = (fs::temp_directory_path() / ("spoor-eval-" + std::to_string(::getpid()))).string();
+  std::string index_dir =
+      (fs::temp_directory_path() / ("spoor-eval-" + std::to_string(::getpid())))
+          .string();
   fs::remove_all(index_dir);
   auto t0 = Clock::now();
   {
     auto index = spoor::ReferenceIndex::Create(index_dir, options);
-    if (!index.ok()) { std::fprintf(stderr, "%s\n", index.status().ToString().c_str()); return 1; }
-    std::vector<std::optional<spoor::PreparedReference>> prepared(ref_names.size());
+    if (!index.ok()) {
+      std::fprintf(stderr, "%s\n", index.status().ToString().c_str());
+      return 1;
+    }
+    std::vector<std::optional<spoor::PreparedReference>> prepared(
+        ref_names.size());
     std::atomic<size_t> next{0};
     std::vector<std::thread> pool;
-    for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t)
+    for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency());
+         ++t)
       pool.emplace_back([&] {
         for (size_t i; (i = next++) < ref_names.size();) {
           auto p = (*index)->Prepare(ref_bytes[i], ref_names[i], {});
@@ -231,7 +264,8 @@ int main(int argc, char** argv) {
         }
       });
     for (auto& t : pool) t.join();
-    for (auto& p : prepared) if (p) (void)(*index)->Insert(std::move(*p));
+    for (auto& p : prepared)
+      if (p) (void)(*index)->Insert(std::move(*p));
     (void)(*index)->Save();
   }
   double index_s = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -249,9 +283,13 @@ int main(int argc, char** argv) {
     config.listen = "127.0.0.1:0";
     config.metrics_listen = "";
     config.queue_size = 64;
-    auto started = spoor::service::Server::Start(config, std::make_shared<spdlog::logger>(
-        "eval", std::make_shared<spdlog::sinks::null_sink_mt>()));
-    if (!started.ok()) { std::fprintf(stderr, "%s\n", started.status().ToString().c_str()); return 1; }
+    auto started = spoor::service::Server::Start(
+        config, std::make_shared<spdlog::logger>(
+                    "eval", std::make_shared<spdlog::sinks::null_sink_mt>()));
+    if (!started.ok()) {
+      std::fprintf(stderr, "%s\n", started.status().ToString().c_str());
+      return 1;
+    }
     server = std::move(*started);
     target = "127.0.0.1:" + std::to_string(server->port());
   } else {
@@ -261,14 +299,15 @@ int main(int argc, char** argv) {
   std::atomic<size_t> next{0};
   std::atomic<int> errors{0};
   std::vector<std::thread> workers;
-  for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t) {
+  for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency());
+       ++t) {
     workers.emplace_back([&] {
       std::unique_ptr<spoor::v1::Spoor::Stub> stub;
       if (via == "grpc") {
         grpc::ChannelArguments args;
         args.SetMaxSendMessageSize(64 << 20);
-        stub = spoor::v1::Spoor::NewStub(
-            grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args));
+        stub = spoor::v1::Spoor::NewStub(grpc::CreateCustomChannel(
+            target, grpc::InsecureChannelCredentials(), args));
       }
       for (size_t i; (i = next++) < queries.size();) {
         std::vector<Prediction> mine;
@@ -279,18 +318,27 @@ int main(int argc, char** argv) {
           req.mutable_options()->set_max_results(10);
           spoor::v1::MatchResponse resp;
           grpc::ClientContext ctx;
-          if (!stub->Match(&ctx, req, &resp).ok()) { ++errors; continue; }
-          for (const auto& m : resp.matches()) mine.push_back({i, m.reference().source(), m.score()});
+          if (!stub->Match(&ctx, req, &resp).ok()) {
+            ++errors;
+            continue;
+          }
+          for (const auto& m : resp.matches())
+            mine.push_back({i, m.reference().source(), m.score()});
         } else {
           spoor::MatchOptions o;
           o.min_score = 0;
           o.max_results = 10;
           auto r = matcher->Match(queries[i].bytes, o);
-          if (!r.ok()) { ++errors; continue; }
-          for (const auto& m : r->matches) mine.push_back({i, m.reference.source, m.score});
+          if (!r.ok()) {
+            ++errors;
+            continue;
+          }
+          for (const auto& m : r->matches)
+            mine.push_back({i, m.reference.source, m.score});
         }
         std::lock_guard lock(mu);
-        spoor_predictions.insert(spoor_predictions.end(), mine.begin(), mine.end());
+        spoor_predictions.insert(spoor_predictions.end(), mine.begin(),
+                                 mine.end());
       }
     });
   }
@@ -304,18 +352,22 @@ int main(int argc, char** argv) {
   // Baselines, on the same images, through the same decode path.
   std::map<std::string, std::string> ref_by_sha;
   for (size_t r = 0; r < ref_names.size(); ++r)
-    ref_by_sha[spoor::Sha256Hex(ref_bytes[r].data(), ref_bytes[r].size())] = ref_names[r];
+    ref_by_sha[spoor::Sha256Hex(ref_bytes[r].data(), ref_bytes[r].size())] =
+        ref_names[r];
   std::vector<Prediction> sha_predictions;
   for (size_t q = 0; q < queries.size(); ++q) {
-    auto it = ref_by_sha.find(spoor::Sha256Hex(queries[q].bytes.data(), queries[q].bytes.size()));
+    auto it = ref_by_sha.find(
+        spoor::Sha256Hex(queries[q].bytes.data(), queries[q].bytes.size()));
     if (it != ref_by_sha.end()) sha_predictions.push_back({q, it->second, 1.0});
   }
   auto phash = cv::img_hash::PHash::create();
-  auto block = cv::img_hash::BlockMeanHash::create(cv::img_hash::BLOCK_MEAN_HASH_MODE_0);
+  auto block =
+      cv::img_hash::BlockMeanHash::create(cv::img_hash::BLOCK_MEAN_HASH_MODE_0);
   std::vector<cv::Mat> ref_ph, ref_bm, q_ph, q_bm;
   std::vector<std::array<spoor::Hash256, spoor::kOrientationCount>> q_spoor;
   std::vector<spoor::Hash256> ref_spoor;
-  auto hashes = [&](const std::vector<std::uint8_t>& bytes, cv::Mat& ph, cv::Mat& bm) {
+  auto hashes = [&](const std::vector<std::uint8_t>& bytes, cv::Mat& ph,
+                    cv::Mat& bm) {
     cv::Mat px = Pixels(bytes);
     if (px.empty()) px = cv::Mat(8, 8, CV_8UC3, cv::Scalar(0, 0, 0));
     phash->compute(px, ph);
@@ -334,23 +386,33 @@ int main(int argc, char** argv) {
     hashes(q.bytes, ph, bm);
     q_ph.push_back(ph);
     q_bm.push_back(bm);
-    auto img = spoor::DecodeImage(q.bytes, spoor::DecodeOptions{.max_side = 800});
-    q_spoor.push_back(img.ok() ? spoor::ComputeHashVariants(*img)
-                               : std::array<spoor::Hash256, spoor::kOrientationCount>{});
+    auto img =
+        spoor::DecodeImage(q.bytes, spoor::DecodeOptions{.max_side = 800});
+    q_spoor.push_back(
+        img.ok() ? spoor::ComputeHashVariants(*img)
+                 : std::array<spoor::Hash256, spoor::kOrientationCount>{});
   }
-  auto ph_pred = RankByDistance(queries.size(), ref_names,
-      [&](size_t q, size_t r) { return phash->compare(q_ph[q], ref_ph[r]); }, 64);
-  auto bm_pred = RankByDistance(queries.size(), ref_names,
-      [&](size_t q, size_t r) { return block->compare(q_bm[q], ref_bm[r]); }, 256);
-  auto spoor_hash_pred = RankByDistance(queries.size(), ref_names,
+  auto ph_pred = RankByDistance(
+      queries.size(), ref_names,
+      [&](size_t q, size_t r) { return phash->compare(q_ph[q], ref_ph[r]); },
+      64);
+  auto bm_pred = RankByDistance(
+      queries.size(), ref_names,
+      [&](size_t q, size_t r) { return block->compare(q_bm[q], ref_bm[r]); },
+      256);
+  auto spoor_hash_pred = RankByDistance(
+      queries.size(), ref_names,
       [&](size_t q, size_t r) {
         int best = spoor::kHashBits;
-        for (const auto& v : q_spoor[q]) best = std::min(best, spoor::HammingDistance(v, ref_spoor[r]));
+        for (const auto& v : q_spoor[q])
+          best = std::min(best, spoor::HammingDistance(v, ref_spoor[r]));
         return static_cast<double>(best);
-      }, spoor::kHashBits);
+      },
+      spoor::kHashBits);
 
   std::map<std::string, Metrics> results;
-  results["spoor"] = Evaluate(queries, spoor_predictions, spoor::kDefaultMinScore);
+  results["spoor"] =
+      Evaluate(queries, spoor_predictions, spoor::kDefaultMinScore);
   results["sha256"] = Evaluate(queries, sha_predictions, 0);
   results["opencv_phash"] = Evaluate(queries, ph_pred, 0);
   results["opencv_blockmean"] = Evaluate(queries, bm_pred, 0);
@@ -362,22 +424,28 @@ int main(int argc, char** argv) {
   for (const auto& q : queries) positives += !q.reference.empty();
   std::ostringstream md;
   char line[512];
-  std::snprintf(line, sizeof(line),
-                "%zu references, %d positive and %zu distractor queries; Spoor via %s: "
-                "indexing %.1f images/s, querying %.2f images/s (%u threads), %d errors\n\n",
-                ref_names.size(), positives, queries.size() - positives, via.c_str(),
-                ref_names.size() / index_s, queries.size() / query_s,
-                std::max(1u, std::thread::hardware_concurrency()), errors.load());
+  std::snprintf(
+      line, sizeof(line),
+      "%zu references, %d positive and %zu distractor queries; Spoor via %s: "
+      "indexing %.1f images/s, querying %.2f images/s (%u threads), %d "
+      "errors\n\n",
+      ref_names.size(), positives, queries.size() - positives, via.c_str(),
+      ref_names.size() / index_s, queries.size() / query_s,
+      std::max(1u, std::thread::hardware_concurrency()), errors.load());
   md << line;
-  md << "| method | µAP | recall @ 90% precision | distractor FPs at 0.5 |\n| --- | --- | --- | --- |\n";
+  md << "| method | µAP | recall @ 90% precision | distractor FPs at 0.5 |\n| "
+        "--- | --- | --- | --- |\n";
   for (const auto& [name, m] : results) {
-    std::snprintf(line, sizeof(line), "| %s | %.3f | %.3f | %s |\n", name.c_str(), m.uap,
-                  m.recall_at_p90,
-                  m.distractor_fp < 0 ? "-" : std::to_string(m.distractor_fp).c_str());
+    std::snprintf(
+        line, sizeof(line), "| %s | %.3f | %.3f | %s |\n", name.c_str(), m.uap,
+        m.recall_at_p90,
+        m.distractor_fp < 0 ? "-" : std::to_string(m.distractor_fp).c_str());
     md << line;
   }
-  md << "\nRank-1 recall per family (Spoor: the first match at or above 0.5 is the "
-        "reference; baselines: the nearest reference is the right one)\n\n| family |";
+  md << "\nRank-1 recall per family (Spoor: the first match at or above 0.5 is "
+        "the "
+        "reference; baselines: the nearest reference is the right one)\n\n| "
+        "family |";
   for (const auto& [name, m] : results) md << " " << name << " |";
   md << "\n| --- |";
   for (size_t i = 0; i < results.size(); ++i) md << " --- |";
@@ -386,7 +454,8 @@ int main(int argc, char** argv) {
     md << "| " << family << " (" << counts.second << ") |";
     for (auto& [name, m] : results) {
       auto [hits, total] = m.rank1[family];
-      std::snprintf(line, sizeof(line), " %.2f |", total ? double(hits) / total : 0.0);
+      std::snprintf(line, sizeof(line), " %.2f |",
+                    total ? double(hits) / total : 0.0);
       md << line;
     }
     md << "\n";
@@ -396,7 +465,8 @@ int main(int argc, char** argv) {
   {
     std::map<size_t, Prediction> top;
     for (const auto& p : spoor_predictions)
-      if (!top.count(p.query) || p.score > top.at(p.query).score) top[p.query] = p;
+      if (!top.count(p.query) || p.score > top.at(p.query).score)
+        top[p.query] = p;
     std::ofstream f(fs::path(out) / "failures.csv");
     f << "query,family,expected,top_reference,top_score\n";
     for (size_t i = 0; i < queries.size(); ++i) {
@@ -404,7 +474,8 @@ int main(int argc, char** argv) {
       bool hit = it != top.end() && it->second.score >= spoor::kDefaultMinScore;
       bool right = hit && it->second.reference == queries[i].reference;
       if (queries[i].reference.empty() ? !hit : right) continue;
-      f << queries[i].file << "," << queries[i].family << "," << queries[i].reference << ","
+      f << queries[i].file << "," << queries[i].family << ","
+        << queries[i].reference << ","
         << (it == top.end() ? "" : it->second.reference) << ","
         << (it == top.end() ? 0.0 : it->second.score) << "\n";
     }
@@ -414,7 +485,8 @@ int main(int argc, char** argv) {
     j[name]["uap"] = m.uap;
     j[name]["recall_at_p90"] = m.recall_at_p90;
     j[name]["distractor_fp"] = m.distractor_fp;
-    for (const auto& [family, c] : m.rank1) j[name]["rank1"][family] = {c.first, c.second};
+    for (const auto& [family, c] : m.rank1)
+      j[name]["rank1"][family] = {c.first, c.second};
   }
   j["query_images_per_s"] = queries.size() / query_s;
   j["index_images_per_s"] = ref_names.size() / index_s;

@@ -14,19 +14,18 @@
 // split into two disjoint pools, one for references, the other for
 // distractors, collage cells and re-photographed composites; each cut-out
 // appears in at most one reference, and distractor cut-outs in none.
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
 #include <random>
 #include <regex>
 #include <set>
-
-#include <CLI/CLI.hpp>
-#include <opencv2/features2d.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include "corpus/disguises.h"
 
@@ -64,11 +63,13 @@ std::vector<std::string> BackgroundPhotos() {
   std::map<std::string, std::pair<std::uintmax_t, std::string>> mate;
   std::regex size_suffix("_[0-9]+x[0-9]+$");
   if (fs::exists("/usr/share/backgrounds/mate")) {
-    for (const auto& f : fs::recursive_directory_iterator("/usr/share/backgrounds/mate")) {
+    for (const auto& f :
+         fs::recursive_directory_iterator("/usr/share/backgrounds/mate")) {
       if (!f.is_regular_file()) continue;
       std::string ext = f.path().extension().string();
       if (ext != ".jpg" && ext != ".png") continue;
-      std::string stem = std::regex_replace(f.path().stem().string(), size_suffix, "");
+      std::string stem =
+          std::regex_replace(f.path().stem().string(), size_suffix, "");
       auto& slot = mate[stem];
       if (f.file_size() > slot.first) slot = {f.file_size(), f.path().string()};
     }
@@ -83,7 +84,8 @@ std::vector<std::string> Stamps() {
   std::vector<std::string> out;
   for (const auto& f : fs::recursive_directory_iterator(kStamps)) {
     std::string rel = fs::relative(f.path(), kStamps).string();
-    if (f.path().extension() != ".png" || rel.find("cartoon") != std::string::npos ||
+    if (f.path().extension() != ".png" ||
+        rel.find("cartoon") != std::string::npos ||
         rel.find("toys") != std::string::npos)
       continue;
     out.push_back(rel);
@@ -131,7 +133,9 @@ class WindowPool {
     }
     return cv::Mat();
   }
-  size_t left() const { return next_ < windows_.size() ? windows_.size() - next_ : 0; }
+  size_t left() const {
+    return next_ < windows_.size() ? windows_.size() - next_ : 0;
+  }
   cv::Mat Take() {
     if (recycle_ && next_ >= windows_.size()) next_ = 0;
     return windows_.at(next_++);
@@ -152,10 +156,12 @@ struct Query {
 constexpr int kMinCorners = 60;
 
 const std::vector<std::string> kFamilies = {
-    "jpeg_heavy", "downscale", "crop_centre", "crop_offcentre", "mirror",
-    "rotate_right_angle", "rotate_small", "perspective", "text_overlay",
-    "watermark", "padding", "collage", "screenshot", "colour", "blur_noise",
-    "stickers", "chain3", "rephoto"};
+    "jpeg_heavy",     "downscale",   "crop_centre",
+    "crop_offcentre", "mirror",      "rotate_right_angle",
+    "rotate_small",   "perspective", "text_overlay",
+    "watermark",      "padding",     "collage",
+    "screenshot",     "colour",      "blur_noise",
+    "stickers",       "chain3",      "rephoto"};
 
 }  // namespace
 
@@ -169,7 +175,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_flag("--quick", quick, "a few hundred images for CI");
   app.add_option("--plain-references", plain_refs,
-                 "references that are plain background windows")->capture_default_str();
+                 "references that are plain background windows")
+      ->capture_default_str();
   app.add_option("--queries-per-reference", per_ref)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (quick) {
@@ -195,8 +202,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> stamps = Stamps();
   std::shuffle(stamps.begin(), stamps.end(), rng);
   size_t stamp_split = stamps.size() * 6 / 10;
-  std::vector<std::string> ref_stamps(stamps.begin(), stamps.begin() + stamp_split);
-  std::vector<std::string> distractor_stamps(stamps.begin() + stamp_split, stamps.end());
+  std::vector<std::string> ref_stamps(stamps.begin(),
+                                      stamps.begin() + stamp_split);
+  std::vector<std::string> distractor_stamps(stamps.begin() + stamp_split,
+                                             stamps.end());
   if (quick) ref_stamps.resize(std::min<size_t>(ref_stamps.size(), 20));
 
   struct Ref {
@@ -237,52 +246,81 @@ int main(int argc, char** argv) {
 
   // Single disguises; `chain3` composes three of the simple ones.
   std::map<std::string, std::function<cv::Mat(const cv::Mat&)>> simple = {
-      {"downscale", [&](const cv::Mat& m) { return Downscale(m, Uniform(rng, 0.15, 0.35)); }},
-      {"crop_centre", [&](const cv::Mat& m) {
+      {"downscale",
+       [&](const cv::Mat& m) {
+         return Downscale(m, Uniform(rng, 0.15, 0.35));
+       }},
+      {"crop_centre",
+       [&](const cv::Mat& m) {
          double side = std::sqrt(Uniform(rng, 0.3, 0.6)), o = (1 - side) / 2;
          return Crop(m, o, o, o + side, o + side);
        }},
-      {"crop_offcentre", [&](const cv::Mat& m) {
+      {"crop_offcentre",
+       [&](const cv::Mat& m) {
          double side = std::sqrt(Uniform(rng, 0.3, 0.6));
          double x = Uniform(rng, 0, 1 - side), y = Uniform(rng, 0, 1 - side);
          return Crop(m, x, y, x + side, y + side);
        }},
-      {"mirror", [&](const cv::Mat& m) { cv::Mat f; cv::flip(m, f, 1); return f; }},
-      {"rotate_right_angle", [&](const cv::Mat& m) {
+      {"mirror",
+       [&](const cv::Mat& m) {
+         cv::Mat f;
+         cv::flip(m, f, 1);
+         return f;
+       }},
+      {"rotate_right_angle",
+       [&](const cv::Mat& m) {
          cv::Mat r;
          cv::rotate(m, r, UniformInt(rng, 0, 2));
          return r;
        }},
-      {"rotate_small", [&](const cv::Mat& m) {
+      {"rotate_small",
+       [&](const cv::Mat& m) {
          return Rotate(m, Uniform(rng, 5, 20) * (rng() % 2 ? 1 : -1));
        }},
-      {"perspective", [&](const cv::Mat& m) { return PerspectiveWarp(m, Uniform(rng, 0.08, 0.2)); }},
-      {"text_overlay", [&](const cv::Mat& m) {
+      {"perspective",
+       [&](const cv::Mat& m) {
+         return PerspectiveWarp(m, Uniform(rng, 0.08, 0.2));
+       }},
+      {"text_overlay",
+       [&](const cv::Mat& m) {
          char phone[32];
-         std::snprintf(phone, sizeof(phone), "+%d %03d %03d %03d", UniformInt(rng, 20, 99),
-                       UniformInt(rng, 100, 999), UniformInt(rng, 100, 999), UniformInt(rng, 100, 999));
+         std::snprintf(phone, sizeof(phone), "+%d %03d %03d %03d",
+                       UniformInt(rng, 20, 99), UniformInt(rng, 100, 999),
+                       UniformInt(rng, 100, 999), UniformInt(rng, 100, 999));
          return AddText(m, phone);
        }},
-      {"watermark", [&](const cv::Mat& m) { return TiledWatermark(m, "WhatsApp me"); }},
-      {"padding", [&](const cv::Mat& m) {
+      {"watermark",
+       [&](const cv::Mat& m) { return TiledWatermark(m, "WhatsApp me"); }},
+      {"padding",
+       [&](const cv::Mat& m) {
          return Pad(m, UniformInt(rng, 40, 150),
-                    cv::Scalar(UniformInt(rng, 0, 255), UniformInt(rng, 0, 255), UniformInt(rng, 0, 255)));
+                    cv::Scalar(UniformInt(rng, 0, 255), UniformInt(rng, 0, 255),
+                               UniformInt(rng, 0, 255)));
        }},
       {"screenshot", [&](const cv::Mat& m) { return Screenshot(m); }},
-      {"colour", [&](const cv::Mat& m) { return rng() % 2 ? ColourShift(m) : Greyscale(m); }},
+      {"colour",
+       [&](const cv::Mat& m) {
+         return rng() % 2 ? ColourShift(m) : Greyscale(m);
+       }},
       {"blur_noise", [&](const cv::Mat& m) { return BlurNoise(m, rng()); }},
-      {"stickers", [&](const cv::Mat& m) { return Stickers(m, Uniform(rng, 0.15, 0.3), rng()); }},
+      {"stickers",
+       [&](const cv::Mat& m) {
+         return Stickers(m, Uniform(rng, 0.15, 0.3), rng());
+       }},
   };
-  std::vector<std::string> chainable = {"crop_centre", "crop_offcentre", "mirror",
-                                        "rotate_small", "text_overlay", "padding",
-                                        "colour", "blur_noise", "stickers", "downscale"};
+  std::vector<std::string> chainable = {
+      "crop_centre",  "crop_offcentre", "mirror", "rotate_small",
+      "text_overlay", "padding",        "colour", "blur_noise",
+      "stickers",     "downscale"};
   auto disguise = [&](const std::string& family, const Ref& ref) -> cv::Mat {
     if (family == "jpeg_heavy") return ref.image;  // quality set at encoding
     if (family == "collage") {
       int cells = rng() % 2 ? 4 : 6, at = UniformInt(rng, 0, cells - 1);
       std::vector<cv::Mat> parts;
       for (int c = 0; c < cells; ++c)
-        parts.push_back(c == at || other_windows.empty() ? ref.image : other_windows.Take());
+        parts.push_back(c == at || other_windows.empty()
+                            ? ref.image
+                            : other_windows.Take());
       return Collage(parts, cells == 4 ? 2 : 3, cv::Size(400, 300));
     }
     if (family == "chain3") {
@@ -318,12 +356,16 @@ int main(int argc, char** argv) {
 
   // The real re-photographed pairs of opencv-doc.
   const std::pair<const char*, const char*> kPairs[] = {
-      {"box.png", "box_in_scene.png"}, {"graf1.png", "graf3.png"},
-      {"leuvenA.jpg", "leuvenB.jpg"}, {"aero1.jpg", "aero3.jpg"}};
+      {"box.png", "box_in_scene.png"},
+      {"graf1.png", "graf3.png"},
+      {"leuvenA.jpg", "leuvenB.jpg"},
+      {"aero1.jpg", "aero3.jpg"}};
   for (const auto& [ref, query] : kPairs) {
-    cv::Mat r = LoadBgr(kOpenCvData + "/" + ref), q = LoadBgr(kOpenCvData + "/" + query);
+    cv::Mat r = LoadBgr(kOpenCvData + "/" + ref),
+            q = LoadBgr(kOpenCvData + "/" + query);
     if (r.empty() || q.empty()) continue;
-    std::string name = std::string("real_") + fs::path(ref).stem().string() + ".png";
+    std::string name =
+        std::string("real_") + fs::path(ref).stem().string() + ".png";
     write("references", name, EncodePng(r));
     add_query(q, "real_rephoto", name, 92);
   }
@@ -335,13 +377,15 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < positives && !other_windows.empty(); ++i) {
     cv::Mat m;
     if (i % 2 == 0 && !distractor_stamps.empty()) {
-      cv::Mat cut = LoadStampBgra(distractor_stamps[i / 2 % distractor_stamps.size()]);
-      m = Composite(cut, other_windows.Take(), Uniform(rng, 0.4, 0.85), 0.5, 0.5,
-                    Uniform(rng, -15, 15), Uniform(rng, 0.8, 1.2));
+      cv::Mat cut =
+          LoadStampBgra(distractor_stamps[i / 2 % distractor_stamps.size()]);
+      m = Composite(cut, other_windows.Take(), Uniform(rng, 0.4, 0.85), 0.5,
+                    0.5, Uniform(rng, -15, 15), Uniform(rng, 0.8, 1.2));
     } else {
       Ref fake{"", other_windows.Take(), ""};
       std::string family = families[i % families.size()];
-      if (family == "collage") family = "padding";  // a collage would use more windows
+      if (family == "collage")
+        family = "padding";  // a collage would use more windows
       m = disguise(family, fake);
     }
     add_query(m, "distractor", "");
@@ -349,13 +393,18 @@ int main(int argc, char** argv) {
 
   std::ofstream gt(fs::path(out) / "ground_truth.csv");
   gt << "query,family,reference\n";
-  for (const auto& q : queries) gt << q.file << "," << q.family << "," << q.reference << "\n";
-  size_t references = std::distance(fs::directory_iterator(fs::path(out) / "references"),
-                                    fs::directory_iterator());
-  std::printf("spoor-bench-gen: %zu references, %zu positive and %zu distractor queries in %s "
-              "(seed %llu; %zu reference and %zu other background windows never used)\n",
-              references, positives, queries.size() - positives,
-              out.c_str(), static_cast<unsigned long long>(seed), ref_windows.left(),
-              other_windows.left());
+  for (const auto& q : queries)
+    gt << q.file << "," << q.family << "," << q.reference << "\n";
+  size_t references =
+      std::distance(fs::directory_iterator(fs::path(out) / "references"),
+                    fs::directory_iterator());
+  std::printf(
+      "spoor-bench-gen: %zu references, %zu positive and %zu distractor "
+      "queries in %s "
+      "(seed %llu; %zu reference and %zu other background windows never "
+      "used)\n",
+      references, positives, queries.size() - positives, out.c_str(),
+      static_cast<unsigned long long>(seed), ref_windows.left(),
+      other_windows.left());
   return 0;
 }

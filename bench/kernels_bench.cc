@@ -28,13 +28,15 @@ spoor::Image Decoded(const std::string& path) {
 
 void BM_Decode(benchmark::State& state) {
   auto bytes = Bytes(kPhoto);
-  for (auto _ : state) benchmark::DoNotOptimize(spoor::DecodeImage(bytes, Options()));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(spoor::DecodeImage(bytes, Options()));
 }
 BENCHMARK(BM_Decode)->Unit(benchmark::kMillisecond);
 
 void BM_HashVariants(benchmark::State& state) {
   auto image = Decoded(kPhoto);
-  for (auto _ : state) benchmark::DoNotOptimize(spoor::ComputeHashVariants(image));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(spoor::ComputeHashVariants(image));
 }
 BENCHMARK(BM_HashVariants)->Unit(benchmark::kMillisecond);
 
@@ -66,12 +68,16 @@ void BM_DescriptorSearch(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(index->Search(q, options));
   state.counters["descriptors"] = static_cast<double>(index->size());
 }
-BENCHMARK(BM_DescriptorSearch)->Arg(10)->Arg(100)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DescriptorSearch)
+    ->Arg(10)
+    ->Arg(100)
+    ->Unit(benchmark::kMillisecond);
 
 void BM_Verify(benchmark::State& state) {
   auto a = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
   auto b = spoor::ExtractLocalFeatures(Decoded(kOther), {});
-  for (auto _ : state) benchmark::DoNotOptimize(spoor::VerifyGeometry(b, a, {}));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(spoor::VerifyGeometry(b, a, {}));
 }
 BENCHMARK(BM_Verify)->Unit(benchmark::kMillisecond);
 

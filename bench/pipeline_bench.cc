@@ -7,22 +7,20 @@
 // Every image under the DIRs becomes a reference; queries are the images
 // under --queries DIRs plus the references themselves. All bytes are read
 // into memory before timing starts.
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
-#include <set>
-#include <thread>
-
-#include <random>
-
-#include <sys/resource.h>
-
-#include <CLI/CLI.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <random>
+#include <set>
+#include <thread>
 
 #include "spoor/image.h"
 #include "spoor/matcher.h"
@@ -40,7 +38,7 @@ struct Input {
 
 std::vector<Input> Collect(const std::vector<std::string>& dirs) {
   static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png", ".webp",
-                                             ".gif", ".tif", ".tiff"};
+                                             ".gif", ".tif",  ".tiff"};
   std::vector<Input> out;
   for (const auto& dir : dirs) {
     std::vector<fs::path> files;
@@ -72,7 +70,8 @@ double Parallel(size_t n, int threads, const std::function<void(size_t)>& fn) {
 double Percentile(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+  return v[std::min(v.size() - 1,
+                    static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
 }  // namespace
@@ -80,19 +79,25 @@ double Percentile(std::vector<double> v, double p) {
 int main(int argc, char** argv) {
   CLI::App app{"spoor-bench-pipeline: indexing and query throughput"};
   std::vector<std::string> ref_dirs, query_dirs;
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads =
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int repeat = 1;
   app.add_option("DIR", ref_dirs, "folders of reference images")->required();
   app.add_option("--queries", query_dirs, "folders of extra query images");
-  app.add_option("--threads", threads, "worker threads")->check(CLI::Range(1, 64));
-  app.add_option("--repeat", repeat, "passes over the queries")->check(CLI::Range(1, 100));
+  app.add_option("--threads", threads, "worker threads")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--repeat", repeat, "passes over the queries")
+      ->check(CLI::Range(1, 100));
   spoor::IndexOptions options;
   app.add_option("--factory", options.descriptor_factory,
-                 "FAISS factory string of the descriptor index")->capture_default_str();
+                 "FAISS factory string of the descriptor index")
+      ->capture_default_str();
   app.add_option("--search-breadth", options.descriptor_search_breadth,
-                 "IVF nprobe / HNSW efSearch")->capture_default_str();
+                 "IVF nprobe / HNSW efSearch")
+      ->capture_default_str();
   app.add_option("--max-features", options.features.max_features,
-                 "local features per image")->capture_default_str();
+                 "local features per image")
+      ->capture_default_str();
   int pad = 0;
   app.add_option("--pad", pad,
                  "extra references cut from random windows of the reference "
@@ -110,9 +115,11 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(7);
   std::vector<cv::Mat> sources;
   for (const auto& r : refs) {
-    auto img = spoor::DecodeImage(r.bytes, spoor::DecodeOptions{.max_side = 1200});
+    auto img =
+        spoor::DecodeImage(r.bytes, spoor::DecodeOptions{.max_side = 1200});
     if (img.ok() && img->width >= 500 && img->height >= 400)
-      sources.push_back(cv::Mat(img->height, img->width, CV_8UC3, img->bgr.data()).clone());
+      sources.push_back(
+          cv::Mat(img->height, img->width, CV_8UC3, img->bgr.data()).clone());
   }
   for (int i = 0; i < pad && !sources.empty(); ++i) {
     const cv::Mat& src = sources[rng() % sources.size()];
@@ -126,22 +133,26 @@ int main(int argc, char** argv) {
     refs.push_back({"pad_" + std::to_string(i), std::move(bytes)});
   }
   if (refs.empty()) {
-    std::fprintf(stderr, "spoor-bench-pipeline: no images under the given folders\n");
+    std::fprintf(stderr,
+                 "spoor-bench-pipeline: no images under the given folders\n");
     return 2;
   }
   std::string dir = (fs::temp_directory_path() /
-                     ("spoor-bench-" + std::to_string(::getpid()))).string();
+                     ("spoor-bench-" + std::to_string(::getpid())))
+                        .string();
   fs::remove_all(dir);
   auto index = spoor::ReferenceIndex::Create(dir, options);
   if (!index.ok()) {
-    std::fprintf(stderr, "spoor-bench-pipeline: %s\n", index.status().ToString().c_str());
+    std::fprintf(stderr, "spoor-bench-pipeline: %s\n",
+                 index.status().ToString().c_str());
     return 1;
   }
 
   // Decode-only baseline over the references, then over the queries.
   std::atomic<long> decoded{0};
   double decode_refs_s = Parallel(refs.size(), threads, [&](size_t i) {
-    if (spoor::DecodeImage(refs[i].bytes, options.decode, refs[i].name).ok()) ++decoded;
+    if (spoor::DecodeImage(refs[i].bytes, options.decode, refs[i].name).ok())
+      ++decoded;
   });
 
   // Indexing: parallel decode + describe, serial insert (as spoor-indexer).
@@ -154,10 +165,12 @@ int main(int argc, char** argv) {
   for (auto& p : prepared)
     if (p) (void)(*index)->Insert(std::move(*p));
   if (auto saved = (*index)->Save(); !saved.ok()) {
-    std::fprintf(stderr, "spoor-bench-pipeline: %s\n", saved.ToString().c_str());
+    std::fprintf(stderr, "spoor-bench-pipeline: %s\n",
+                 saved.ToString().c_str());
     return 1;
   }
-  double insert_s = std::chrono::duration<double>(Clock::now() - insert_start).count();
+  double insert_s =
+      std::chrono::duration<double>(Clock::now() - insert_start).count();
   double index_s = prepare_s + insert_s;
 
   double decode_queries_s = Parallel(queries.size(), threads, [&](size_t i) {
@@ -172,7 +185,8 @@ int main(int argc, char** argv) {
     const Input& q = queries[i % queries.size()];
     auto start = Clock::now();
     auto r = matcher.Match(q.bytes, spoor::MatchOptions{}, q.name);
-    latency_ms[i] = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    latency_ms[i] =
+        std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     if (r.ok() && !r->matches.empty()) ++matched;
   });
 
@@ -181,28 +195,33 @@ int main(int argc, char** argv) {
   double decode_query_rate = queries.size() / decode_queries_s;
   double index_rate = refs.size() / index_s;
   double query_rate = total / query_s;
-  std::printf("spoor-bench-pipeline: %zu references, %zu queries x %d, %d threads, "
-              "%u cores, descriptor index %s (breadth %d), %d features\n",
-              refs.size(), queries.size(), repeat, threads,
-              std::thread::hardware_concurrency(), options.descriptor_factory.c_str(),
-              options.descriptor_search_breadth, options.features.max_features);
+  std::printf(
+      "spoor-bench-pipeline: %zu references, %zu queries x %d, %d threads, "
+      "%u cores, descriptor index %s (breadth %d), %d features\n",
+      refs.size(), queries.size(), repeat, threads,
+      std::thread::hardware_concurrency(), options.descriptor_factory.c_str(),
+      options.descriptor_search_breadth, options.features.max_features);
   std::printf("%-28s %10s %14s\n", "stage", "images/s", "x decode-only");
-  std::printf("%-28s %10.1f %14.3f\n", "decode only (references)", decode_ref_rate, 1.0);
-  std::printf("%-28s %10.1f %14.3f\n", "index (decode+describe+ins)", index_rate,
-              index_rate / decode_ref_rate);
-  std::printf("%-28s %10.1f %14.3f\n", "decode only (queries)", decode_query_rate, 1.0);
+  std::printf("%-28s %10.1f %14.3f\n", "decode only (references)",
+              decode_ref_rate, 1.0);
+  std::printf("%-28s %10.1f %14.3f\n", "index (decode+describe+ins)",
+              index_rate, index_rate / decode_ref_rate);
+  std::printf("%-28s %10.1f %14.3f\n", "decode only (queries)",
+              decode_query_rate, 1.0);
   std::printf("%-28s %10.1f %14.3f\n", "query (decode..verify)", query_rate,
               query_rate / decode_query_rate);
-  std::printf("query latency ms: p50 %.1f  p95 %.1f  p99 %.1f  (%ld of %zu matched)\n",
-              Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.95),
-              Percentile(latency_ms, 0.99), matched.load(), total);
+  std::printf(
+      "query latency ms: p50 %.1f  p95 %.1f  p99 %.1f  (%ld of %zu matched)\n",
+      Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.95),
+      Percentile(latency_ms, 0.99), matched.load(), total);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::printf("index: %ld references, %ld descriptors, %.1f KB on disk per reference; "
-              "peak RSS %.0f MB\n",
-              stats.references, stats.descriptors,
-              stats.disk_bytes / 1024.0 / std::max<long>(1, stats.references),
-              usage.ru_maxrss / 1024.0);
+  std::printf(
+      "index: %ld references, %ld descriptors, %.1f KB on disk per reference; "
+      "peak RSS %.0f MB\n",
+      stats.references, stats.descriptors,
+      stats.disk_bytes / 1024.0 / std::max<long>(1, stats.references),
+      usage.ru_maxrss / 1024.0);
   fs::remove_all(dir);
   return 0;
 }

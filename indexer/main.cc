@@ -3,21 +3,21 @@
 // Exit codes: 0 success; 1 the index could not be opened, written or
 // verified; 2 bad usage; 3 done, but some input images were skipped
 // (unreadable, undecodable, over a limit) and reported.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <map>
-#include <condition_variable>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "indexer/progress.h"
 #include "spoor/image.h"
@@ -47,8 +47,8 @@ int Fail(int code, const std::string& message) {
 
 bool IsImagePath(const fs::path& p) {
   static const std::set<std::string> kExtensions = {
-      ".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif",
-      ".tiff", ".heic", ".heif", ".avif"};
+      ".jpg", ".jpeg", ".png",  ".webp", ".gif",
+      ".tif", ".tiff", ".heic", ".heif", ".avif"};
   std::string ext = p.extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), ::tolower);
   return kExtensions.count(ext) > 0;
@@ -95,7 +95,8 @@ absl::StatusOr<std::vector<SourceFile>> CollectSources(const fs::path& source) {
       if (!it->is_regular_file(ec) || !IsImagePath(it->path())) continue;
       std::string rel = it->path().lexically_relative(source).string();
       auto l = labels.find(rel);
-      files.push_back({it->path(), rel, l == labels.end() ? Labels{} : l->second});
+      files.push_back(
+          {it->path(), rel, l == labels.end() ? Labels{} : l->second});
     }
     std::sort(files.begin(), files.end(),
               [](const SourceFile& a, const SourceFile& b) {
@@ -121,10 +122,14 @@ json LabelsJson(const Labels& l) {
 }
 
 json ReferenceJson(const Reference& r) {
-  return {{"ref_id", std::to_string(r.id)}, {"source", r.source},
-          {"sha256", r.sha256},             {"bytes", r.bytes},
-          {"width", r.width},               {"height", r.height},
-          {"format", r.format},             {"added_at", r.added_at},
+  return {{"ref_id", std::to_string(r.id)},
+          {"source", r.source},
+          {"sha256", r.sha256},
+          {"bytes", r.bytes},
+          {"width", r.width},
+          {"height", r.height},
+          {"format", r.format},
+          {"added_at", r.added_at},
           {"labels", LabelsJson(r.labels)}};
 }
 
@@ -149,16 +154,19 @@ json MatchJson(const Match& m) {
           {"labels", LabelsJson(m.reference.labels)}};
 }
 
-absl::StatusOr<std::unique_ptr<ReferenceIndex>> OpenIndex(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<ReferenceIndex>> OpenIndex(
+    const std::string& dir) {
   return ReferenceIndex::Open(dir);
 }
 
 int RunBuild(const std::string& dir, const std::string& source,
              const IndexOptions& options, int jobs) {
   auto files = CollectSources(source);
-  if (!files.ok()) return Fail(kExitUsage, std::string(files.status().message()));
+  if (!files.ok())
+    return Fail(kExitUsage, std::string(files.status().message()));
   auto index = ReferenceIndex::Create(dir, options);
-  if (!index.ok()) return Fail(kExitIndexError, std::string(index.status().message()));
+  if (!index.ok())
+    return Fail(kExitIndexError, std::string(index.status().message()));
   ReferenceIndex& idx = **index;
   spdlog::info("indexing {} images from {} into {} ({} threads)", files->size(),
                source, dir, jobs);
@@ -230,9 +238,10 @@ int RunBuild(const std::string& dir, const std::string& source,
   if (auto s = idx.Save(); !s.ok() && fatal.ok()) fatal = s;
   if (!fatal.ok()) return Fail(kExitIndexError, std::string(fatal.message()));
   IndexStats stats = idx.Stats();
-  spdlog::info("{} added, {} already indexed, {} skipped; index holds {} "
-               "references, {} descriptors",
-               added, existing, skipped, stats.references, stats.descriptors);
+  spdlog::info(
+      "{} added, {} already indexed, {} skipped; index holds {} "
+      "references, {} descriptors",
+      added, existing, skipped, stats.references, stats.descriptors);
   if (added + existing + skipped < static_cast<long>(n)) {
     return Fail(kExitIndexError,
                 "interrupted: run the same command again to resume");
@@ -245,7 +254,8 @@ int RunAdd(const std::string& dir, const std::vector<std::string>& images,
   if (auto s = ValidateLabels(labels); !s.ok())
     return Fail(kExitUsage, std::string(s.message()));
   auto index = OpenIndex(dir);
-  if (!index.ok()) return Fail(kExitIndexError, std::string(index.status().message()));
+  if (!index.ok())
+    return Fail(kExitIndexError, std::string(index.status().message()));
   int code = kExitOk;
   for (const auto& image : images) {
     auto bytes = ReadFileBytes(image, (*index)->options().decode.max_bytes);
@@ -266,7 +276,8 @@ int RunAdd(const std::string& dir, const std::vector<std::string>& images,
 
 int RunRemove(const std::string& dir, const std::vector<std::int64_t>& ids) {
   auto index = OpenIndex(dir);
-  if (!index.ok()) return Fail(kExitIndexError, std::string(index.status().message()));
+  if (!index.ok())
+    return Fail(kExitIndexError, std::string(index.status().message()));
   for (std::int64_t id : ids) {
     if (auto s = (*index)->Remove(id); !s.ok()) {
       (void)(*index)->Save();
@@ -282,11 +293,13 @@ int RunRemove(const std::string& dir, const std::vector<std::int64_t>& ids) {
 
 int RunList(const std::string& dir, bool as_json) {
   auto index = OpenIndex(dir);
-  if (!index.ok()) return Fail(kExitIndexError, std::string(index.status().message()));
+  if (!index.ok())
+    return Fail(kExitIndexError, std::string(index.status().message()));
   std::int64_t after = 0;
   while (true) {
     auto page = (*index)->List(after, 500);
-    if (!page.ok()) return Fail(kExitIndexError, std::string(page.status().message()));
+    if (!page.ok())
+      return Fail(kExitIndexError, std::string(page.status().message()));
     if (page->empty()) break;
     for (const Reference& r : *page) {
       if (as_json) {
@@ -304,7 +317,8 @@ int RunList(const std::string& dir, bool as_json) {
 
 int RunStats(const std::string& dir, bool as_json) {
   auto index = OpenIndex(dir);
-  if (!index.ok()) return Fail(kExitIndexError, std::string(index.status().message()));
+  if (!index.ok())
+    return Fail(kExitIndexError, std::string(index.status().message()));
   IndexStats s = (*index)->Stats();
   json j = {{"references", s.references},
             {"descriptors", s.descriptors},
@@ -324,7 +338,8 @@ int RunStats(const std::string& dir, bool as_json) {
 
 int RunVerify(const std::string& dir) {
   auto index = OpenIndex(dir);
-  if (!index.ok()) return Fail(kExitIndexError, std::string(index.status().message()));
+  if (!index.ok())
+    return Fail(kExitIndexError, std::string(index.status().message()));
   if (auto s = (*index)->Verify(); !s.ok())
     return Fail(kExitIndexError, "verify failed: " + std::string(s.message()));
   IndexStats s = (*index)->Stats();
@@ -336,7 +351,8 @@ int RunVerify(const std::string& dir) {
 int RunQuery(const std::string& dir, const std::vector<std::string>& images,
              const MatchOptions& options, bool as_json) {
   auto index = OpenIndex(dir);
-  if (!index.ok()) return Fail(kExitIndexError, std::string(index.status().message()));
+  if (!index.ok())
+    return Fail(kExitIndexError, std::string(index.status().message()));
   Matcher matcher(**index);
   int code = kExitOk;
   for (const auto& image : images) {
@@ -345,13 +361,15 @@ int RunQuery(const std::string& dir, const std::vector<std::string>& images,
                              : absl::StatusOr<MatchResult>(bytes.status());
     if (!result.ok()) code = kExitSkipped;
     if (as_json) {
-      json j = {{"query", image}, {"matches", json::array()}, {"error", nullptr}};
+      json j = {
+          {"query", image}, {"matches", json::array()}, {"error", nullptr}};
       if (result.ok()) {
-        for (const Match& m : result->matches) j["matches"].push_back(MatchJson(m));
+        for (const Match& m : result->matches)
+          j["matches"].push_back(MatchJson(m));
         const StageTimings& t = result->timings;
-        j["timings_ms"] = {{"decode", t.decode_ms},   {"hash", t.hash_ms},
+        j["timings_ms"] = {{"decode", t.decode_ms},     {"hash", t.hash_ms},
                            {"features", t.features_ms}, {"search", t.search_ms},
-                           {"verify", t.verify_ms},   {"total", t.total_ms}};
+                           {"verify", t.verify_ms},     {"total", t.total_ms}};
       } else {
         j["error"] = std::string(result.status().message());
       }
@@ -364,11 +382,11 @@ int RunQuery(const std::string& dir, const std::vector<std::string>& images,
     }
     if (result->matches.empty()) std::cout << image << ": no match\n";
     for (const Match& m : result->matches) {
-      std::cout << image << ": " << VerdictName(m.verdict) << " " << m.reference.source
-                << " (ref " << m.reference.id << ", score "
-                << std::round(m.score * 100) / 100 << ", " << m.inliers
-                << " inliers" << (m.transform.mirrored ? ", mirrored" : "")
-                << ")";
+      std::cout << image << ": " << VerdictName(m.verdict) << " "
+                << m.reference.source << " (ref " << m.reference.id
+                << ", score " << std::round(m.score * 100) / 100 << ", "
+                << m.inliers << " inliers"
+                << (m.transform.mirrored ? ", mirrored" : "") << ")";
       if (!m.reference.labels.species_common.empty())
         std::cout << " [" << m.reference.labels.species_common << "]";
       std::cout << "\n";
@@ -396,31 +414,51 @@ int main(int argc, char** argv) {
 
   IndexOptions build_options;
   std::string source;
-  int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  auto* build = app.add_subcommand("build", "index every image of SOURCE (a folder or a manifest)");
+  int jobs =
+      static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  auto* build = app.add_subcommand(
+      "build", "index every image of SOURCE (a folder or a manifest)");
   add_index(build);
-  build->add_option("SOURCE", source, "folder of images, or a .csv/.json manifest")->required();
-  build->add_option("--factory", build_options.descriptor_factory,
-                    "FAISS factory string of the descriptor index")->capture_default_str();
-  build->add_option("--search-breadth", build_options.descriptor_search_breadth,
-                    "IVF nprobe / HNSW efSearch of the descriptor index")
-      ->capture_default_str()->check(CLI::Range(1, 4096));
-  build->add_option("--max-side", build_options.decode.max_side,
-                    "working resolution, longest side in pixels")
-      ->capture_default_str()->check(CLI::Range(64, 4096));
-  build->add_option("--max-bytes", build_options.decode.max_bytes,
-                    "largest encoded image accepted, bytes (index and queries)")
-      ->capture_default_str()->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 32));
-  build->add_option("--max-pixels", build_options.decode.max_pixels,
-                    "most pixels an image header may declare")
-      ->capture_default_str()->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 34));
-  build->add_option("--max-dimension", build_options.decode.max_dimension,
-                    "most pixels a side an image header may declare")
-      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  build->add_option("--max-features", build_options.features.max_features,
-                    "local features per image")
-      ->capture_default_str()->check(CLI::Range(16, 4096));
-  build->add_option("--jobs", jobs, "decoding threads")->check(CLI::Range(1, 256));
+  build
+      ->add_option("SOURCE", source,
+                   "folder of images, or a .csv/.json manifest")
+      ->required();
+  build
+      ->add_option("--factory", build_options.descriptor_factory,
+                   "FAISS factory string of the descriptor index")
+      ->capture_default_str();
+  build
+      ->add_option("--search-breadth", build_options.descriptor_search_breadth,
+                   "IVF nprobe / HNSW efSearch of the descriptor index")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  build
+      ->add_option("--max-side", build_options.decode.max_side,
+                   "working resolution, longest side in pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(64, 4096));
+  build
+      ->add_option("--max-bytes", build_options.decode.max_bytes,
+                   "largest encoded image accepted, bytes (index and queries)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 32));
+  build
+      ->add_option("--max-pixels", build_options.decode.max_pixels,
+                   "most pixels an image header may declare")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 34));
+  build
+      ->add_option("--max-dimension", build_options.decode.max_dimension,
+                   "most pixels a side an image header may declare")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  build
+      ->add_option("--max-features", build_options.features.max_features,
+                   "local features per image")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 4096));
+  build->add_option("--jobs", jobs, "decoding threads")
+      ->check(CLI::Range(1, 256));
 
   std::vector<std::string> images;
   Labels labels;
@@ -447,7 +485,8 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "index statistics");
   add_index(stats);
   stats->add_flag("--json", as_json, "JSON output");
-  auto* verify = app.add_subcommand("verify", "check that database and indexes agree");
+  auto* verify =
+      app.add_subcommand("verify", "check that database and indexes agree");
   add_index(verify);
 
   MatchOptions match_options;
@@ -455,11 +494,14 @@ int main(int argc, char** argv) {
   add_index(query);
   query->add_option("IMAGE", images, "query images")->required();
   query->add_flag("--json", as_json, "one JSON object per line per image");
-  query->add_option("--min-score", match_options.min_score,
-                    "lowest score listed; 0 lists every verified candidate")
-      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  query
+      ->add_option("--min-score", match_options.min_score,
+                   "lowest score listed; 0 lists every verified candidate")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   query->add_option("--top", match_options.max_results, "matches per image")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
 
   try {
     app.parse(argc, argv);

@@ -3,19 +3,22 @@
 #ifndef SPOOR_INDEXER_PROGRESS_H_
 #define SPOOR_INDEXER_PROGRESS_H_
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <string>
-
-#include <unistd.h>
 
 namespace spoor::indexer {
 
 class Progress {
  public:
   Progress(std::string label, long total)
-      : label_(std::move(label)), total_(total), tty_(isatty(2)),
-        start_(Clock::now()), last_draw_(start_) {}
+      : label_(std::move(label)),
+        total_(total),
+        tty_(isatty(2)),
+        start_(Clock::now()),
+        last_draw_(start_) {}
 
   void Update(long done) {
     auto now = Clock::now();

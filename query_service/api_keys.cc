@@ -1,8 +1,8 @@
 #include "query_service/api_keys.h"
 
-#include <algorithm>
-
 #include <openssl/crypto.h>
+
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "query_service/toml_file.h"
@@ -20,9 +20,12 @@ absl::StatusOr<Role> ParseRole(const std::string& name) {
 
 const char* RoleName(Role role) {
   switch (role) {
-    case Role::kPlatform: return "platform";
-    case Role::kCurator: return "curator";
-    case Role::kInvestigator: return "investigator";
+    case Role::kPlatform:
+      return "platform";
+    case Role::kCurator:
+      return "curator";
+    case Role::kInvestigator:
+      return "investigator";
   }
   return "?";
 }
@@ -44,7 +47,8 @@ absl::StatusOr<ApiKeys> ApiKeys::Load(const std::string& path) {
   for (size_t i = 0; i < entries->size(); ++i) {
     std::string where = absl::StrCat(path, ": key ", i + 1);
     const toml::table* t = (*entries)[i].as_table();
-    if (t == nullptr) return absl::InvalidArgumentError(where + ": not a table");
+    if (t == nullptr)
+      return absl::InvalidArgumentError(where + ": not a table");
     Entry e;
     e.principal.name = (*t)["name"].value_or(std::string());
     e.sha256 = (*t)["sha256"].value_or(std::string());
@@ -62,8 +66,9 @@ absl::StatusOr<ApiKeys> ApiKeys::Load(const std::string& path) {
     }
     for (const auto& r : *roles) {
       auto role = ParseRole(r.value_or(std::string()));
-      if (!role.ok()) return absl::InvalidArgumentError(
-          absl::StrCat(where, ": ", role.status().message()));
+      if (!role.ok())
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": ", role.status().message()));
       e.principal.roles.push_back(*role);
     }
     keys.keys_.push_back(std::move(e));

@@ -35,7 +35,8 @@ class ApiKeys {
 
   // `authorization` is the metadata value ("Bearer <key>"). Unauthenticated
   // when missing, malformed or unknown.
-  absl::StatusOr<Principal> Authenticate(const std::string& authorization) const;
+  absl::StatusOr<Principal> Authenticate(
+      const std::string& authorization) const;
 
   size_t size() const { return keys_.size(); }
 

@@ -3,22 +3,23 @@
 //   spoor [--target HOST:PORT] [--api-key KEY] [--tls-ca PEM] COMMAND ...
 //     match IMAGE... [--json] [--min-score S] [--top K]
 //     add IMAGE... [--species-common ... --item-type ... --cites-appendix ...]
-//     remove NAME...        get NAME        list [--filter label=value] [--json]
-//     stats                 health          hash-key   (reads a key on stdin)
+//     remove NAME...        get NAME        list [--filter label=value]
+//     [--json] stats                 health          hash-key   (reads a key on
+//     stdin)
 //
 // The API key may also come from $SPOOR_API_KEY, the target from
 // $SPOOR_TARGET. Exit codes: 0 success; 1 a call failed (the gRPC status
 // code and message are printed on one line); 2 bad usage; 3 some images
 // could not be read or matched (reported, the others were processed).
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
-
-#include <CLI/CLI.hpp>
-#include <google/protobuf/util/json_util.h>
-#include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "spoor/image.h"
@@ -30,12 +31,23 @@ namespace {
 using nlohmann::json;
 namespace v1 = spoor::v1;
 
-const char* kCodeNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
-                            "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
-                            "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                            "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-                            "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
-                            "DATA_LOSS", "UNAUTHENTICATED"};
+const char* kCodeNames[] = {"OK",
+                            "CANCELLED",
+                            "UNKNOWN",
+                            "INVALID_ARGUMENT",
+                            "DEADLINE_EXCEEDED",
+                            "NOT_FOUND",
+                            "ALREADY_EXISTS",
+                            "PERMISSION_DENIED",
+                            "RESOURCE_EXHAUSTED",
+                            "FAILED_PRECONDITION",
+                            "ABORTED",
+                            "OUT_OF_RANGE",
+                            "UNIMPLEMENTED",
+                            "INTERNAL",
+                            "UNAVAILABLE",
+                            "DATA_LOSS",
+                            "UNAUTHENTICATED"};
 
 int Fail(const grpc::Status& s, const std::string& what) {
   int code = s.error_code();
@@ -71,12 +83,16 @@ int main(int argc, char** argv) {
   std::string api_key = env_key ? env_key : "";
   std::string tls_ca, tls_cert, tls_key;
   double timeout = 30;
-  app.add_option("--target", target, "service host:port")->capture_default_str();
+  app.add_option("--target", target, "service host:port")
+      ->capture_default_str();
   app.add_option("--api-key", api_key, "API key (or $SPOOR_API_KEY)");
-  app.add_option("--tls-ca", tls_ca, "PEM of the CA that signed the service's certificate (enables TLS)");
+  app.add_option(
+      "--tls-ca", tls_ca,
+      "PEM of the CA that signed the service's certificate (enables TLS)");
   app.add_option("--tls-cert", tls_cert, "PEM client certificate");
   app.add_option("--tls-key", tls_key, "PEM client key");
-  app.add_option("--timeout", timeout, "seconds per call")->capture_default_str();
+  app.add_option("--timeout", timeout, "seconds per call")
+      ->capture_default_str();
 
   std::vector<std::string> images, names;
   bool as_json = false;
@@ -85,11 +101,13 @@ int main(int argc, char** argv) {
   auto* match = app.add_subcommand("match", "match ad images");
   match->add_option("IMAGE", images)->required();
   match->add_flag("--json", as_json, "one JSON object per line per image");
-  match->add_option("--min-score", min_score, "lowest score listed (default: the service's threshold)");
+  match->add_option("--min-score", min_score,
+                    "lowest score listed (default: the service's threshold)");
   match->add_option("--top", top, "matches per image")->capture_default_str();
 
   v1::Labels labels;
-  std::string species_sci, species_common, item_type, cites, lsource, case_ref, licence;
+  std::string species_sci, species_common, item_type, cites, lsource, case_ref,
+      licence;
   auto* add = app.add_subcommand("add", "add reference images");
   add->add_option("IMAGE", images)->required();
   add->add_option("--species-scientific", species_sci);
@@ -109,7 +127,9 @@ int main(int argc, char** argv) {
   list->add_flag("--json", as_json, "one JSON object per line");
   auto* stats = app.add_subcommand("stats", "index statistics");
   auto* health = app.add_subcommand("health", "health check");
-  auto* hash_key = app.add_subcommand("hash-key", "print the SHA-256 of a key read from stdin, for the key file");
+  auto* hash_key = app.add_subcommand(
+      "hash-key",
+      "print the SHA-256 of a key read from stdin, for the key file");
   CLI11_PARSE(app, argc, argv);
 
   if (*hash_key) {
@@ -139,8 +159,9 @@ int main(int argc, char** argv) {
   auto channel = grpc::CreateCustomChannel(target, creds, args);
   auto stub = v1::Spoor::NewStub(channel);
   auto context = [&](grpc::ClientContext& ctx) {
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::milliseconds(static_cast<long>(timeout * 1000)));
+    ctx.set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<long>(timeout * 1000)));
     if (!api_key.empty()) ctx.AddMetadata("authorization", "Bearer " + api_key);
   };
 
@@ -152,7 +173,8 @@ int main(int argc, char** argv) {
       v1::MatchResponse resp;
       grpc::Status s;
       if (!bytes.ok()) {
-        s = grpc::Status(grpc::INVALID_ARGUMENT, std::string(bytes.status().message()));
+        s = grpc::Status(grpc::INVALID_ARGUMENT,
+                         std::string(bytes.status().message()));
       } else {
         req.set_image(bytes->data(), bytes->size());
         req.mutable_options()->set_max_results(top);
@@ -164,7 +186,8 @@ int main(int argc, char** argv) {
       }
       if (!s.ok()) {
         code = 3;
-        if (s.error_code() == grpc::UNAVAILABLE || s.error_code() == grpc::UNAUTHENTICATED ||
+        if (s.error_code() == grpc::UNAVAILABLE ||
+            s.error_code() == grpc::UNAUTHENTICATED ||
             s.error_code() == grpc::PERMISSION_DENIED)
           return Fail(s, image);
       }
@@ -188,7 +211,8 @@ int main(int argc, char** argv) {
                   << m.reference().source() << " (" << m.reference().name()
                   << ", score " << std::round(m.score() * 100) / 100 << ", "
                   << m.evidence().inliers() << " inliers"
-                  << (m.evidence().transform().mirrored() ? ", mirrored" : "") << ")";
+                  << (m.evidence().transform().mirrored() ? ", mirrored" : "")
+                  << ")";
         if (!m.reference().labels().species_common().empty())
           std::cout << " [" << m.reference().labels().species_common() << "]";
         std::cout << "\n";
@@ -265,8 +289,8 @@ int main(int argc, char** argv) {
           std::cout << ToJson(r) << "\n";
         } else {
           std::cout << r.name() << "\t" << r.source() << "\t"
-                    << r.labels().species_common() << "\t" << r.labels().item_type()
-                    << "\n";
+                    << r.labels().species_common() << "\t"
+                    << r.labels().item_type() << "\n";
         }
       }
       token = resp.next_page_token();
@@ -291,8 +315,11 @@ int main(int argc, char** argv) {
     context(ctx);
     grpc::Status s = health_stub->Check(&ctx, req, &resp);
     if (!s.ok()) return Fail(s, "health");
-    std::cout << grpc::health::v1::HealthCheckResponse_ServingStatus_Name(resp.status()) << "\n";
-    return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+    std::cout << grpc::health::v1::HealthCheckResponse_ServingStatus_Name(
+                     resp.status())
+              << "\n";
+    return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0
+                                                                           : 1;
   }
   return 2;
 }

@@ -26,23 +26,41 @@ absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
   for (const auto& [k, node] : table) {
     std::string key(k.str());
     absl::Status s;
-    if (key == "listen") s = Read(node, key, c.listen);
-    else if (key == "index_dir") s = Read(node, key, c.index_dir);
-    else if (key == "create_index_if_missing") s = Read(node, key, c.create_index_if_missing);
-    else if (key == "workers") s = Read(node, key, c.workers);
-    else if (key == "queue_size") s = Read(node, key, c.queue_size);
-    else if (key == "max_message_bytes") s = Read(node, key, c.max_message_bytes);
-    else if (key == "shutdown_grace_seconds") s = Read(node, key, c.shutdown_grace_seconds);
-    else if (key == "save_interval_seconds") s = Read(node, key, c.save_interval_seconds);
-    else if (key == "tls_cert_file") s = Read(node, key, c.tls_cert_file);
-    else if (key == "tls_key_file") s = Read(node, key, c.tls_key_file);
-    else if (key == "tls_client_ca_file") s = Read(node, key, c.tls_client_ca_file);
-    else if (key == "tls_require_client_cert") s = Read(node, key, c.tls_require_client_cert);
-    else if (key == "api_keys_file") s = Read(node, key, c.api_keys_file);
-    else if (key == "metrics_listen") s = Read(node, key, c.metrics_listen);
-    else if (key == "log_level") s = Read(node, key, c.log_level);
-    else s = absl::InvalidArgumentError(absl::StrCat("unknown config key '", key, "'"));
-    if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+    if (key == "listen")
+      s = Read(node, key, c.listen);
+    else if (key == "index_dir")
+      s = Read(node, key, c.index_dir);
+    else if (key == "create_index_if_missing")
+      s = Read(node, key, c.create_index_if_missing);
+    else if (key == "workers")
+      s = Read(node, key, c.workers);
+    else if (key == "queue_size")
+      s = Read(node, key, c.queue_size);
+    else if (key == "max_message_bytes")
+      s = Read(node, key, c.max_message_bytes);
+    else if (key == "shutdown_grace_seconds")
+      s = Read(node, key, c.shutdown_grace_seconds);
+    else if (key == "save_interval_seconds")
+      s = Read(node, key, c.save_interval_seconds);
+    else if (key == "tls_cert_file")
+      s = Read(node, key, c.tls_cert_file);
+    else if (key == "tls_key_file")
+      s = Read(node, key, c.tls_key_file);
+    else if (key == "tls_client_ca_file")
+      s = Read(node, key, c.tls_client_ca_file);
+    else if (key == "tls_require_client_cert")
+      s = Read(node, key, c.tls_require_client_cert);
+    else if (key == "api_keys_file")
+      s = Read(node, key, c.api_keys_file);
+    else if (key == "metrics_listen")
+      s = Read(node, key, c.metrics_listen);
+    else if (key == "log_level")
+      s = Read(node, key, c.log_level);
+    else
+      s = absl::InvalidArgumentError(
+          absl::StrCat("unknown config key '", key, "'"));
+    if (!s.ok())
+      return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   }
   return c;
 }

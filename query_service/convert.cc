@@ -1,9 +1,9 @@
 #include "query_service/convert.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <charconv>
 #include <ctime>
-
-#include <google/protobuf/util/time_util.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -43,8 +43,12 @@ absl::StatusOr<std::int64_t> ParseReferenceName(const std::string& name) {
 }
 
 Labels FromProto(const v1::Labels& l) {
-  return Labels{l.species_scientific(), l.species_common(), l.item_type(),
-                l.cites_appendix(),     l.source(),         l.case_ref(),
+  return Labels{l.species_scientific(),
+                l.species_common(),
+                l.item_type(),
+                l.cites_appendix(),
+                l.source(),
+                l.case_ref(),
                 l.licence()};
 }
 
@@ -77,10 +81,14 @@ namespace {
 
 v1::Verdict ToProto(Verdict v) {
   switch (v) {
-    case Verdict::kExact: return v1::EXACT;
-    case Verdict::kModifiedCopy: return v1::MODIFIED_COPY;
-    case Verdict::kSameItem: return v1::SAME_ITEM;
-    case Verdict::kNoMatch: return v1::NO_MATCH;
+    case Verdict::kExact:
+      return v1::EXACT;
+    case Verdict::kModifiedCopy:
+      return v1::MODIFIED_COPY;
+    case Verdict::kSameItem:
+      return v1::SAME_ITEM;
+    case Verdict::kNoMatch:
+      return v1::NO_MATCH;
   }
   return v1::VERDICT_UNSPECIFIED;
 }

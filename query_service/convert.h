@@ -3,10 +3,10 @@
 #ifndef SPOOR_QUERY_SERVICE_CONVERT_H_
 #define SPOOR_QUERY_SERVICE_CONVERT_H_
 
+#include <grpcpp/support/status.h>
+
 #include <cstdint>
 #include <string>
-
-#include <grpcpp/support/status.h>
 
 #include "absl/status/statusor.h"
 #include "spoor/matcher.h"

@@ -5,41 +5,62 @@
 // Settings come from the TOML config file, then flags. Exit codes: 0 after a
 // clean shutdown (SIGTERM/SIGINT); 2 bad usage or configuration; 1 the
 // service could not start.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "query_service/config.h"
 #include "query_service/server.h"
 
 int main(int argc, char** argv) {
   using spoor::service::ServiceConfig;
-  CLI::App app{"spoor-query-service: match ad images against Spoor references over gRPC"};
+  CLI::App app{
+      "spoor-query-service: match ad images against Spoor references over "
+      "gRPC"};
   std::string config_file, port_file;
   ServiceConfig flags;
   app.add_option("--config", config_file, "TOML file with every setting");
   auto* index = app.add_option("--index", flags.index_dir, "index directory");
-  auto* listen = app.add_option("--listen", flags.listen, "gRPC host:port (port 0: any free)");
-  auto* create = app.add_flag("--create-index-if-missing", flags.create_index_if_missing,
-                              "create an empty index when DIR has none");
-  auto* workers = app.add_option("--workers", flags.workers, "match workers (0: one per core)");
-  auto* queue = app.add_option("--queue-size", flags.queue_size, "queued match jobs before RESOURCE_EXHAUSTED (0: 4 per worker)");
-  auto* max_msg = app.add_option("--max-message-bytes", flags.max_message_bytes, "largest request");
-  auto* grace = app.add_option("--shutdown-grace-seconds", flags.shutdown_grace_seconds, "time in-flight calls get on shutdown");
-  auto* save = app.add_option("--save-interval-seconds", flags.save_interval_seconds, "seconds between index saves");
-  auto* cert = app.add_option("--tls-cert", flags.tls_cert_file, "PEM certificate chain");
-  auto* key = app.add_option("--tls-key", flags.tls_key_file, "PEM private key");
-  auto* ca = app.add_option("--tls-client-ca", flags.tls_client_ca_file, "PEM CAs for client certificates");
-  auto* require = app.add_flag("--tls-require-client-cert", flags.tls_require_client_cert, "clients must present a certificate");
-  auto* keys = app.add_option("--api-keys", flags.api_keys_file, "API key file (TOML)");
-  auto* metrics = app.add_option("--metrics-listen", flags.metrics_listen, "Prometheus host:port, empty to disable");
-  auto* level = app.add_option("--log-level", flags.log_level, "trace, debug, info, warn, error");
-  app.add_option("--port-file", port_file, "write the bound gRPC port here once serving");
+  auto* listen = app.add_option("--listen", flags.listen,
+                                "gRPC host:port (port 0: any free)");
+  auto* create =
+      app.add_flag("--create-index-if-missing", flags.create_index_if_missing,
+                   "create an empty index when DIR has none");
+  auto* workers = app.add_option("--workers", flags.workers,
+                                 "match workers (0: one per core)");
+  auto* queue = app.add_option(
+      "--queue-size", flags.queue_size,
+      "queued match jobs before RESOURCE_EXHAUSTED (0: 4 per worker)");
+  auto* max_msg = app.add_option("--max-message-bytes", flags.max_message_bytes,
+                                 "largest request");
+  auto* grace =
+      app.add_option("--shutdown-grace-seconds", flags.shutdown_grace_seconds,
+                     "time in-flight calls get on shutdown");
+  auto* save =
+      app.add_option("--save-interval-seconds", flags.save_interval_seconds,
+                     "seconds between index saves");
+  auto* cert = app.add_option("--tls-cert", flags.tls_cert_file,
+                              "PEM certificate chain");
+  auto* key =
+      app.add_option("--tls-key", flags.tls_key_file, "PEM private key");
+  auto* ca = app.add_option("--tls-client-ca", flags.tls_client_ca_file,
+                            "PEM CAs for client certificates");
+  auto* require =
+      app.add_flag("--tls-require-client-cert", flags.tls_require_client_cert,
+                   "clients must present a certificate");
+  auto* keys =
+      app.add_option("--api-keys", flags.api_keys_file, "API key file (TOML)");
+  auto* metrics = app.add_option("--metrics-listen", flags.metrics_listen,
+                                 "Prometheus host:port, empty to disable");
+  auto* level = app.add_option("--log-level", flags.log_level,
+                               "trace, debug, info, warn, error");
+  app.add_option("--port-file", port_file,
+                 "write the bound gRPC port here once serving");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,9 +1,9 @@
 #include "query_service/metrics.h"
 
+#include <civetweb.h>
+
 #include <memory>
 #include <sstream>
-
-#include <civetweb.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -28,10 +28,12 @@ std::map<std::string, std::int64_t> Metrics::RequestCounts() const {
 }
 
 std::string Metrics::Render(
-    const std::vector<std::tuple<std::string, std::string, double>>& gauges) const {
+    const std::vector<std::tuple<std::string, std::string, double>>& gauges)
+    const {
   std::ostringstream out;
   std::lock_guard lock(mu_);
-  out << "# HELP spoor_requests_total gRPC requests by method and status code.\n"
+  out << "# HELP spoor_requests_total gRPC requests by method and status "
+         "code.\n"
       << "# TYPE spoor_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     out << "spoor_requests_total{rpc=\"" << key.first << "\",code=\""
@@ -52,8 +54,8 @@ std::string Metrics::Render(
         << h.count << "\n";
   }
   for (const auto& [name, help, value] : gauges) {
-    out << "# HELP " << name << " " << help << "\n# TYPE " << name
-        << " gauge\n" << name << " " << value << "\n";
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n"
+        << name << " " << value << "\n";
   }
   return out.str();
 }
@@ -62,8 +64,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const std::string& listen, std::function<std::string()> render) {
   std::unique_ptr<MetricsHttpServer> server(new MetricsHttpServer());
   server->render_ = std::move(render);
-  const char* options[] = {"listening_ports", listen.c_str(), "num_threads", "2",
-                           nullptr};
+  const char* options[] = {"listening_ports", listen.c_str(), "num_threads",
+                           "2", nullptr};
   mg_callbacks callbacks{};
   server->ctx_ = mg_start(&callbacks, server.get(), options);
   if (server->ctx_ == nullptr) {
@@ -86,7 +88,8 @@ int MetricsHttpServer::Handle(::mg_connection* conn, void* self) {
   std::string body = static_cast<MetricsHttpServer*>(self)->render_();
   std::string head = absl::StrCat(
       "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-      "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n");
+      "Content-Length: ",
+      body.size(), "\r\nConnection: close\r\n\r\n");
   mg_write(conn, head.data(), head.size());
   mg_write(conn, body.data(), body.size());
   return 200;

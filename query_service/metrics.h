@@ -35,7 +35,8 @@ class Metrics {
 
   // Prometheus text format; `gauges` are (name, help, value).
   std::string Render(
-      const std::vector<std::tuple<std::string, std::string, double>>& gauges) const;
+      const std::vector<std::tuple<std::string, std::string, double>>& gauges)
+      const;
 
  private:
   struct Histogram {

@@ -1,11 +1,11 @@
 #include "query_service/server.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <fstream>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "query_service/metrics.h"
@@ -14,9 +14,12 @@
 namespace spoor::service {
 namespace {
 
-absl::StatusOr<std::string> ReadText(const std::string& path, const char* what) {
+absl::StatusOr<std::string> ReadText(const std::string& path,
+                                     const char* what) {
   std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(what, " '", path, "' cannot be read"));
+  if (!in)
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " '", path, "' cannot be read"));
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -65,9 +68,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     state->index = std::move(*index);
     state->matcher = std::make_unique<Matcher>(*state->index);
     IndexStats s = state->index->Stats();
-    log->info("index {}: {} references, {} descriptors ({}){}", config.index_dir,
-              s.references, s.descriptors, s.descriptor_factory,
-              s.rebuilt_on_open ? ", FAISS files rebuilt from the database" : "");
+    log->info(
+        "index {}: {} references, {} descriptors ({}){}", config.index_dir,
+        s.references, s.descriptors, s.descriptor_factory,
+        s.rebuilt_on_open ? ", FAISS files rebuilt from the database" : "");
   } else {
     state->index_error = std::string(index.status().message());
     log->error("no index loaded: {}", state->index_error);
@@ -82,9 +86,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     log->warn("no api_keys_file: every caller is allowed (loopback only)");
   }
 
-  int workers = config.workers > 0
-                    ? config.workers
-                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int workers =
+      config.workers > 0
+          ? config.workers
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int queue = config.queue_size > 0 ? config.queue_size : 4 * workers;
   state->pool = std::make_unique<WorkerPool>(workers, queue);
 
@@ -106,7 +111,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   bool serving = state->index != nullptr;
   server->grpc_->GetHealthCheckService()->SetServingStatus(serving);
-  server->grpc_->GetHealthCheckService()->SetServingStatus("spoor.v1.Spoor", serving);
+  server->grpc_->GetHealthCheckService()->SetServingStatus("spoor.v1.Spoor",
+                                                           serving);
 
   ServiceState* raw = state.get();
   server->state_ = std::move(state);
@@ -119,7 +125,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
            static_cast<double>(raw->pool->workers())}};
       if (raw->index) {
         IndexStats s = raw->index->Stats();
-        gauges.emplace_back("spoor_index_references", "References in the index.",
+        gauges.emplace_back("spoor_index_references",
+                            "References in the index.",
                             static_cast<double>(s.references));
         gauges.emplace_back("spoor_index_descriptors",
                             "Local descriptors in the index.",
@@ -153,7 +160,8 @@ void Server::SaveLoop(std::chrono::milliseconds interval) {
       lock.unlock();
       if (auto s = state_->index->Save(); !s.ok()) {
         state_->dirty = true;
-        state_->log->error("saving the index failed: {}", std::string(s.message()));
+        state_->log->error("saving the index failed: {}",
+                           std::string(s.message()));
       }
       lock.lock();
     }

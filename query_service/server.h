@@ -7,13 +7,13 @@
 #ifndef SPOOR_QUERY_SERVICE_SERVER_H_
 #define SPOOR_QUERY_SERVICE_SERVER_H_
 
+#include <spdlog/logger.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
-
-#include <spdlog/logger.h>
 
 #include "absl/status/statusor.h"
 #include "query_service/config.h"

@@ -1,8 +1,8 @@
 #include "query_service/service_impl.h"
 
 #include <condition_variable>
-#include <future>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -21,24 +21,42 @@ constexpr int kMaxPageSize = 1000;
 
 const char* CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::OK: return "OK";
-    case grpc::CANCELLED: return "CANCELLED";
-    case grpc::UNKNOWN: return "UNKNOWN";
-    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::NOT_FOUND: return "NOT_FOUND";
-    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::ABORTED: return "ABORTED";
-    case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::INTERNAL: return "INTERNAL";
-    case grpc::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::DATA_LOSS: return "DATA_LOSS";
-    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "OTHER";
+    case grpc::OK:
+      return "OK";
+    case grpc::CANCELLED:
+      return "CANCELLED";
+    case grpc::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::ABORTED:
+      return "ABORTED";
+    case grpc::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::INTERNAL:
+      return "INTERNAL";
+    case grpc::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "OTHER";
   }
 }
 
@@ -82,9 +100,10 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
   call.principal = "-";
   // The client's deadline, moved onto the steady clock.
   auto remaining = ctx->deadline() - std::chrono::system_clock::now();
-  call.deadline = remaining > std::chrono::hours(24 * 365)
-                      ? Clock::time_point::max()
-                      : start + std::chrono::duration_cast<Clock::duration>(remaining);
+  call.deadline =
+      remaining > std::chrono::hours(24 * 365)
+          ? Clock::time_point::max()
+          : start + std::chrono::duration_cast<Clock::duration>(remaining);
 
   absl::Status status;
   if (state_.keys) {
@@ -97,7 +116,8 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
       for (Role r : roles) allowed |= principal->Has(r);
       if (!allowed) {
         std::string needed;
-        for (Role r : roles) absl::StrAppend(&needed, needed.empty() ? "" : " or ", RoleName(r));
+        for (Role r : roles)
+          absl::StrAppend(&needed, needed.empty() ? "" : " or ", RoleName(r));
         status = absl::PermissionDeniedError(
             absl::StrCat("key '", principal->name, "' lacks the role ", needed,
                          " needed for ", rpc));
@@ -108,7 +128,8 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
     try {
       status = body(call);
     } catch (const std::exception& e) {
-      status = absl::InternalError(absl::StrCat("uncaught exception: ", e.what()));
+      status =
+          absl::InternalError(absl::StrCat("uncaught exception: ", e.what()));
     } catch (...) {
       status = absl::InternalError("uncaught exception");
     }
@@ -141,19 +162,21 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
   }
   const v1::MatchOptions& o = request.options();
   if (o.max_results() < 0 || o.max_results() > kMaxMaxResults) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "options.max_results must be in 0..", kMaxMaxResults));
+    return absl::InvalidArgumentError(
+        absl::StrCat("options.max_results must be in 0..", kMaxMaxResults));
   }
   if (o.has_min_score() && !(o.min_score() >= 0 && o.min_score() <= 1)) {
     return absl::InvalidArgumentError("options.min_score must be in [0, 1]");
   }
   const v1::AdContext& ad = request.ad();
   if (!ad.ad_id().empty() || !ad.platform().empty()) {
-    state_.log->debug("{} ad platform={} ad_id={} seller_id={}", call.request_id,
-                      ad.platform(), ad.ad_id(), ad.seller_id());
+    state_.log->debug("{} ad platform={} ad_id={} seller_id={}",
+                      call.request_id, ad.platform(), ad.ad_id(),
+                      ad.seller_id());
   }
   MatchOptions options;
-  options.max_results = o.max_results() > 0 ? o.max_results() : kDefaultMaxResults;
+  options.max_results =
+      o.max_results() > 0 ? o.max_results() : kDefaultMaxResults;
   if (o.has_min_score()) options.min_score = o.min_score();
 
   auto job = std::make_shared<MatchJob>();
@@ -164,9 +187,9 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
   // The job owns a copy of the bytes: the handler may return (deadline,
   // cancellation) while the worker still runs.
   auto work = [this, job, options, bytes = request.image()] {
-    job->queue_ms = std::chrono::duration<double, std::milli>(Clock::now() -
-                                                              job->queued)
-                        .count();
+    job->queue_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - job->queued)
+            .count();
     absl::StatusOr<MatchResult> result =
         absl::DeadlineExceededError("deadline passed while queued");
     if (!options.should_stop()) {
@@ -183,9 +206,9 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
   bool queued = wait_for_room ? state_.pool->Submit(std::move(work))
                               : state_.pool->TrySubmit(std::move(work));
   if (!queued) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "overloaded: ", state_.pool->queue_depth(),
-        " match jobs already queued; retry with backoff"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("overloaded: ", state_.pool->queue_depth(),
+                     " match jobs already queued; retry with backoff"));
   }
   return Started{job, o.include_evidence(),
                  static_cast<std::int64_t>(request.image().size())};
@@ -198,8 +221,8 @@ absl::Status SpoorService::AwaitMatch(grpc::ServerContext* ctx,
   std::unique_lock lock(job.mu);
   while (!job.done) {
     // Wake up now and then to notice a cancelled call.
-    auto until = std::min(job.deadline,
-                          Clock::now() + std::chrono::milliseconds(50));
+    auto until =
+        std::min(job.deadline, Clock::now() + std::chrono::milliseconds(50));
     job.done_cv.wait_until(lock, until);
     if (job.done) break;
     // An expiring deadline also cancels the call, and the client's timer may
@@ -245,84 +268,90 @@ grpc::Status SpoorService::StreamMatch(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<v1::StreamMatchResponse, v1::StreamMatchRequest>*
         stream) {
-  return Handle(ctx, "StreamMatch", {Role::kPlatform, Role::kInvestigator},
-                [&](const Call& call) -> absl::Status {
-    if (auto s = RequireIndex(); !s.ok()) return s;
-    // Up to two items per worker in flight. This thread reads and queues;
-    // when the window is full it stops reading, which pushes back on the
-    // client through gRPC flow control. The writer thread awaits the items
-    // in request order and sends each answer as soon as it is ready.
-    const size_t window = 2 * std::max(1, state_.pool->workers());
-    struct Item {
-      std::string correlation_id;
-      absl::StatusOr<Started> started;
-    };
-    std::mutex mu;
-    std::condition_variable cv;
-    std::deque<Item> pending;
-    bool reading_done = false;
-    bool write_failed = false;
-    long served = 0;
+  return Handle(
+      ctx, "StreamMatch", {Role::kPlatform, Role::kInvestigator},
+      [&](const Call& call) -> absl::Status {
+        if (auto s = RequireIndex(); !s.ok()) return s;
+        // Up to two items per worker in flight. This thread reads and queues;
+        // when the window is full it stops reading, which pushes back on the
+        // client through gRPC flow control. The writer thread awaits the items
+        // in request order and sends each answer as soon as it is ready.
+        const size_t window = 2 * std::max(1, state_.pool->workers());
+        struct Item {
+          std::string correlation_id;
+          absl::StatusOr<Started> started;
+        };
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<Item> pending;
+        bool reading_done = false;
+        bool write_failed = false;
+        long served = 0;
 
-    auto send = [&](const Item& item) {
-      v1::StreamMatchResponse response;
-      response.set_correlation_id(item.correlation_id);
-      absl::Status s = item.started.status();
-      if (s.ok()) s = AwaitMatch(ctx, *item.started, call, response.mutable_response());
-      if (!s.ok()) {
-        response.clear_response();
-        grpc::Status g = ToGrpcStatus(s, call.request_id);
-        response.mutable_error()->set_code(g.error_code());
-        response.mutable_error()->set_message(g.error_message());
-      }
-      return stream->Write(response);
-    };
-    std::thread writer([&] {
-      while (true) {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return !pending.empty() || reading_done; });
-        if (pending.empty()) return;
-        Item& front = pending.front();
-        lock.unlock();
-        bool ok = send(front);
-        lock.lock();
-        pending.pop_front();
-        ++served;
-        if (!ok) write_failed = true;
+        auto send = [&](const Item& item) {
+          v1::StreamMatchResponse response;
+          response.set_correlation_id(item.correlation_id);
+          absl::Status s = item.started.status();
+          if (s.ok())
+            s = AwaitMatch(ctx, *item.started, call,
+                           response.mutable_response());
+          if (!s.ok()) {
+            response.clear_response();
+            grpc::Status g = ToGrpcStatus(s, call.request_id);
+            response.mutable_error()->set_code(g.error_code());
+            response.mutable_error()->set_message(g.error_message());
+          }
+          return stream->Write(response);
+        };
+        std::thread writer([&] {
+          while (true) {
+            std::unique_lock lock(mu);
+            cv.wait(lock, [&] { return !pending.empty() || reading_done; });
+            if (pending.empty()) return;
+            Item& front = pending.front();
+            lock.unlock();
+            bool ok = send(front);
+            lock.lock();
+            pending.pop_front();
+            ++served;
+            if (!ok) write_failed = true;
+            cv.notify_all();
+            if (write_failed) return;
+          }
+        });
+
+        v1::StreamMatchRequest request;
+        while (true) {
+          {
+            std::unique_lock lock(mu);
+            cv.wait(lock,
+                    [&] { return pending.size() < window || write_failed; });
+            if (write_failed) break;
+          }
+          if (!stream->Read(&request)) break;
+          Item item{request.correlation_id(),
+                    StartMatch(request.request(), call, true)};
+          {
+            std::lock_guard lock(mu);
+            pending.push_back(std::move(item));
+          }
+          cv.notify_all();
+        }
+        {
+          std::lock_guard lock(mu);
+          reading_done = true;
+        }
         cv.notify_all();
-        if (write_failed) return;
-      }
-    });
-
-    v1::StreamMatchRequest request;
-    while (true) {
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return pending.size() < window || write_failed; });
-        if (write_failed) break;
-      }
-      if (!stream->Read(&request)) break;
-      Item item{request.correlation_id(),
-                StartMatch(request.request(), call, true)};
-      {
-        std::lock_guard lock(mu);
-        pending.push_back(std::move(item));
-      }
-      cv.notify_all();
-    }
-    {
-      std::lock_guard lock(mu);
-      reading_done = true;
-    }
-    cv.notify_all();
-    writer.join();
-    // Items the writer never reached (client stopped reading) are abandoned.
-    for (auto& item : pending)
-      if (item.started.ok()) item.started->job->abandoned = true;
-    if (write_failed) return absl::CancelledError("client stopped reading");
-    state_.log->debug("{} StreamMatch answered {} items", call.request_id, served);
-    return absl::OkStatus();
-  });
+        writer.join();
+        // Items the writer never reached (client stopped reading) are
+        // abandoned.
+        for (auto& item : pending)
+          if (item.started.ok()) item.started->job->abandoned = true;
+        if (write_failed) return absl::CancelledError("client stopped reading");
+        state_.log->debug("{} StreamMatch answered {} items", call.request_id,
+                          served);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SpoorService::AddReference(grpc::ServerContext* ctx,
@@ -330,26 +359,30 @@ grpc::Status SpoorService::AddReference(grpc::ServerContext* ctx,
                                         v1::AddReferenceResponse* response) {
   return Handle(ctx, "AddReference", {Role::kCurator},
                 [&](const Call& call) -> absl::Status {
-    if (auto s = RequireIndex(); !s.ok()) return s;
-    if (request->image().empty()) return absl::InvalidArgumentError("image is empty");
-    Labels labels = FromProto(request->labels());
-    if (auto s = ValidateLabels(labels); !s.ok()) return s;
-    std::span bytes(reinterpret_cast<const std::uint8_t*>(request->image().data()),
-                    request->image().size());
-    std::string source = request->source().empty()
-                             ? "upload:" + Sha256Hex(bytes.data(), bytes.size())
-                             : request->source();
-    auto added = state_.index->Add(bytes, source, labels);
-    if (!added.ok()) return added.status();
-    if (added->added) state_.dirty = true;
-    auto reference = state_.index->Get(added->id);
-    if (!reference.ok()) return reference.status();
-    ToProto(*reference, response->mutable_reference());
-    response->set_created(added->added);
-    state_.log->info("{} {} reference {} ({})", call.request_id,
-                     added->added ? "added" : "already had", added->id, source);
-    return absl::OkStatus();
-  });
+                  if (auto s = RequireIndex(); !s.ok()) return s;
+                  if (request->image().empty())
+                    return absl::InvalidArgumentError("image is empty");
+                  Labels labels = FromProto(request->labels());
+                  if (auto s = ValidateLabels(labels); !s.ok()) return s;
+                  std::span bytes(reinterpret_cast<const std::uint8_t*>(
+                                      request->image().data()),
+                                  request->image().size());
+                  std::string source =
+                      request->source().empty()
+                          ? "upload:" + Sha256Hex(bytes.data(), bytes.size())
+                          : request->source();
+                  auto added = state_.index->Add(bytes, source, labels);
+                  if (!added.ok()) return added.status();
+                  if (added->added) state_.dirty = true;
+                  auto reference = state_.index->Get(added->id);
+                  if (!reference.ok()) return reference.status();
+                  ToProto(*reference, response->mutable_reference());
+                  response->set_created(added->added);
+                  state_.log->info("{} {} reference {} ({})", call.request_id,
+                                   added->added ? "added" : "already had",
+                                   added->id, source);
+                  return absl::OkStatus();
+                });
 }
 
 grpc::Status SpoorService::RemoveReference(
@@ -357,13 +390,13 @@ grpc::Status SpoorService::RemoveReference(
     v1::RemoveReferenceResponse*) {
   return Handle(ctx, "RemoveReference", {Role::kCurator},
                 [&](const Call&) -> absl::Status {
-    if (auto s = RequireIndex(); !s.ok()) return s;
-    auto id = ParseReferenceName(request->name());
-    if (!id.ok()) return id.status();
-    if (auto s = state_.index->Remove(*id); !s.ok()) return s;
-    state_.dirty = true;
-    return absl::OkStatus();
-  });
+                  if (auto s = RequireIndex(); !s.ok()) return s;
+                  auto id = ParseReferenceName(request->name());
+                  if (!id.ok()) return id.status();
+                  if (auto s = state_.index->Remove(*id); !s.ok()) return s;
+                  state_.dirty = true;
+                  return absl::OkStatus();
+                });
 }
 
 grpc::Status SpoorService::GetReference(grpc::ServerContext* ctx,
@@ -371,75 +404,79 @@ grpc::Status SpoorService::GetReference(grpc::ServerContext* ctx,
                                         v1::Reference* response) {
   return Handle(ctx, "GetReference", {Role::kCurator, Role::kInvestigator},
                 [&](const Call&) -> absl::Status {
-    if (auto s = RequireIndex(); !s.ok()) return s;
-    auto id = ParseReferenceName(request->name());
-    if (!id.ok()) return id.status();
-    auto reference = state_.index->Get(*id);
-    if (!reference.ok()) return reference.status();
-    ToProto(*reference, response);
-    return absl::OkStatus();
-  });
+                  if (auto s = RequireIndex(); !s.ok()) return s;
+                  auto id = ParseReferenceName(request->name());
+                  if (!id.ok()) return id.status();
+                  auto reference = state_.index->Get(*id);
+                  if (!reference.ok()) return reference.status();
+                  ToProto(*reference, response);
+                  return absl::OkStatus();
+                });
 }
 
 grpc::Status SpoorService::ListReferences(
     grpc::ServerContext* ctx, const v1::ListReferencesRequest* request,
     v1::ListReferencesResponse* response) {
-  return Handle(ctx, "ListReferences", {Role::kCurator, Role::kInvestigator},
-                [&](const Call&) -> absl::Status {
-    if (auto s = RequireIndex(); !s.ok()) return s;
-    if (request->page_size() < 0) {
-      return absl::InvalidArgumentError("page_size must not be negative");
-    }
-    int page_size = request->page_size() == 0
-                        ? kDefaultPageSize
-                        : std::min(request->page_size(), kMaxPageSize);
-    std::int64_t after = 0;
-    if (!request->page_token().empty()) {
-      auto id = ParseReferenceName(request->page_token());
-      if (!id.ok()) return absl::InvalidArgumentError("page_token is not valid");
-      after = *id;
-    }
-    LabelFilter filter;
-    if (!request->filter().empty()) {
-      size_t eq = request->filter().find('=');
-      if (eq == std::string::npos) {
-        return absl::InvalidArgumentError("filter must be 'label=value'");
-      }
-      filter.field = request->filter().substr(0, eq);
-      filter.value = request->filter().substr(eq + 1);
-    }
-    auto page = state_.index->List(after, page_size + 1, filter);
-    if (!page.ok()) return page.status();
-    bool more = static_cast<int>(page->size()) > page_size;
-    if (more) page->resize(page_size);
-    for (const auto& r : *page) ToProto(r, response->add_references());
-    if (more) response->set_next_page_token(ReferenceName(page->back().id));
-    return absl::OkStatus();
-  });
+  return Handle(
+      ctx, "ListReferences", {Role::kCurator, Role::kInvestigator},
+      [&](const Call&) -> absl::Status {
+        if (auto s = RequireIndex(); !s.ok()) return s;
+        if (request->page_size() < 0) {
+          return absl::InvalidArgumentError("page_size must not be negative");
+        }
+        int page_size = request->page_size() == 0
+                            ? kDefaultPageSize
+                            : std::min(request->page_size(), kMaxPageSize);
+        std::int64_t after = 0;
+        if (!request->page_token().empty()) {
+          auto id = ParseReferenceName(request->page_token());
+          if (!id.ok())
+            return absl::InvalidArgumentError("page_token is not valid");
+          after = *id;
+        }
+        LabelFilter filter;
+        if (!request->filter().empty()) {
+          size_t eq = request->filter().find('=');
+          if (eq == std::string::npos) {
+            return absl::InvalidArgumentError("filter must be 'label=value'");
+          }
+          filter.field = request->filter().substr(0, eq);
+          filter.value = request->filter().substr(eq + 1);
+        }
+        auto page = state_.index->List(after, page_size + 1, filter);
+        if (!page.ok()) return page.status();
+        bool more = static_cast<int>(page->size()) > page_size;
+        if (more) page->resize(page_size);
+        for (const auto& r : *page) ToProto(r, response->add_references());
+        if (more) response->set_next_page_token(ReferenceName(page->back().id));
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SpoorService::GetIndexStats(grpc::ServerContext* ctx,
                                          const v1::GetIndexStatsRequest*,
                                          v1::IndexStats* response) {
-  return Handle(ctx, "GetIndexStats",
-                {Role::kPlatform, Role::kCurator, Role::kInvestigator},
-                [&](const Call&) -> absl::Status {
-    if (auto s = RequireIndex(); !s.ok()) return s;
-    IndexStats s = state_.index->Stats();
-    response->set_references(s.references);
-    response->set_descriptors(s.descriptors);
-    response->set_hashes(s.hashes);
-    response->set_descriptor_factory(s.descriptor_factory);
-    response->set_descriptor_version(s.descriptor_version);
-    response->set_disk_bytes(s.disk_bytes);
-    response->set_queue_depth(state_.pool->queue_depth());
-    response->set_workers(state_.pool->workers());
-    for (const auto& [k, v] : state_.metrics.RequestCounts())
-      (*response->mutable_requests())[k] = v;
-    response->set_uptime_seconds(
-        std::chrono::duration<double>(Clock::now() - state_.started).count());
-    return absl::OkStatus();
-  });
+  return Handle(
+      ctx, "GetIndexStats",
+      {Role::kPlatform, Role::kCurator, Role::kInvestigator},
+      [&](const Call&) -> absl::Status {
+        if (auto s = RequireIndex(); !s.ok()) return s;
+        IndexStats s = state_.index->Stats();
+        response->set_references(s.references);
+        response->set_descriptors(s.descriptors);
+        response->set_hashes(s.hashes);
+        response->set_descriptor_factory(s.descriptor_factory);
+        response->set_descriptor_version(s.descriptor_version);
+        response->set_disk_bytes(s.disk_bytes);
+        response->set_queue_depth(state_.pool->queue_depth());
+        response->set_workers(state_.pool->workers());
+        for (const auto& [k, v] : state_.metrics.RequestCounts())
+          (*response->mutable_requests())[k] = v;
+        response->set_uptime_seconds(
+            std::chrono::duration<double>(Clock::now() - state_.started)
+                .count());
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace spoor::service

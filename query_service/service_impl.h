@@ -7,13 +7,13 @@
 #ifndef SPOOR_QUERY_SERVICE_SERVICE_IMPL_H_
 #define SPOOR_QUERY_SERVICE_SERVICE_IMPL_H_
 
+#include <spdlog/logger.h>
+
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <spdlog/logger.h>
 
 #include "absl/status/statusor.h"
 #include "query_service/api_keys.h"
@@ -36,7 +36,8 @@ struct ServiceState {
   Metrics metrics;
   std::shared_ptr<spdlog::logger> log;
   std::atomic<bool> dirty{false};  // references changed since the last Save
-  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point started =
+      std::chrono::steady_clock::now();
 };
 
 class SpoorService final : public v1::Spoor::Service {

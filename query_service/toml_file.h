@@ -3,10 +3,10 @@
 #ifndef SPOOR_QUERY_SERVICE_TOML_FILE_H_
 #define SPOOR_QUERY_SERVICE_TOML_FILE_H_
 
+#include <toml++/toml.h>
+
 #include <filesystem>
 #include <string>
-
-#include <toml++/toml.h>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"

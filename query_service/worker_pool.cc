@@ -19,7 +19,8 @@ WorkerPool::~WorkerPool() {
 bool WorkerPool::TrySubmit(std::function<void()> job) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || static_cast<int>(queue_.size()) >= queue_size_) return false;
+    if (stopping_ || static_cast<int>(queue_.size()) >= queue_size_)
+      return false;
     queue_.push_back(std::move(job));
   }
   ready_.notify_one();

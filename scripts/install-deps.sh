@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git clang-format
   # core libraries
   libopencv-dev libopencv-contrib-dev libfaiss-dev libopenblas-dev libvips-dev
   libsqlite3-dev libsqlitecpp-dev libssl-dev libtbb-dev

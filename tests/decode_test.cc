@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <vips/vips8>
@@ -52,8 +53,7 @@ TEST(DecodeBadInput, SvgIsRefusedBecauseItCanReachOutside) {
 }
 
 TEST(DecodeBadInput, PdfIsRefused) {
-  ExpectError(DecodeFixture("document.pdf"),
-              absl::StatusCode::kInvalidArgument,
+  ExpectError(DecodeFixture("document.pdf"), absl::StatusCode::kInvalidArgument,
               "unsupported image format 'pdf'", "document.pdf");
 }
 
@@ -131,7 +131,8 @@ TEST(Decode, SmallImagesAreNotUpscaled) {
 
 TEST(Decode, AlphaIsFlattenedOntoWhite) {
   cv::Mat rgba(20, 20, CV_8UC4, cv::Scalar(0, 0, 0, 0));  // fully transparent
-  rgba(cv::Rect(0, 0, 10, 20)).setTo(cv::Scalar(255, 0, 0, 255));  // opaque blue
+  rgba(cv::Rect(0, 0, 10, 20))
+      .setTo(cv::Scalar(255, 0, 0, 255));  // opaque blue
   auto image = DecodeImage(testing::EncodePng(rgba), DecodeOptions{});
   ASSERT_OK(image);
   const auto& p = image->bgr;

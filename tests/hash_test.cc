@@ -27,7 +27,8 @@ class HashTest : public ::testing::Test {
 TEST_F(HashTest, RecompressedAndRescaledCopiesStayClose) {
   Image jpeg = Decode(testing::EncodeJpeg(baboon_, 25));
   EXPECT_LE(HammingDistance(ComputeHash(jpeg), reference_), 20);
-  Image small = Decode(testing::EncodeJpeg(testing::Downscale(baboon_, 0.2), 70));
+  Image small =
+      Decode(testing::EncodeJpeg(testing::Downscale(baboon_, 0.2), 70));
   EXPECT_LE(HammingDistance(ComputeHash(small), reference_), 20);
 }
 
@@ -35,8 +36,8 @@ TEST_F(HashTest, UnrelatedPhotosAreFar) {
   for (const char* other : {"fruits.jpg", "starry_night.jpg", "building.jpg",
                             "messi5.jpg", "home.jpg"}) {
     cv::Mat m = testing::LoadBgr(testing::kOpenCvData + "/" + other);
-    int d = HammingDistance(ComputeHash(Decode(testing::EncodePng(m))),
-                            reference_);
+    int d =
+        HammingDistance(ComputeHash(Decode(testing::EncodePng(m))), reference_);
     EXPECT_GE(d, 80) << other;
   }
 }

@@ -1,8 +1,7 @@
 #include <filesystem>
 #include <fstream>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "spoor/reference_index.h"
 #include "test_util.h"
@@ -19,8 +18,8 @@ std::vector<std::uint8_t> Photo(const std::string& name) {
 class ReferenceIndexTest : public ::testing::Test {
  protected:
   std::string dir() const { return tmp_.Join("index"); }
-  std::unique_ptr<ReferenceIndex> CreateWith(const std::vector<std::string>& photos,
-                                             IndexOptions options = {}) {
+  std::unique_ptr<ReferenceIndex> CreateWith(
+      const std::vector<std::string>& photos, IndexOptions options = {}) {
     auto index = ReferenceIndex::Create(dir(), options);
     EXPECT_TRUE(index.ok()) << index.status();
     for (const auto& p : photos) {
@@ -48,7 +47,8 @@ TEST_F(ReferenceIndexTest, ConcurrentAddsOfTheSameBytesGiveOneReference) {
   std::vector<absl::StatusOr<AddResult>> results(4, absl::UnknownError(""));
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i)
-    threads.emplace_back([&, i] { results[i] = index->Add(bytes, "fruits.jpg", Labels{}); });
+    threads.emplace_back(
+        [&, i] { results[i] = index->Add(bytes, "fruits.jpg", Labels{}); });
   for (auto& t : threads) t.join();
   int added = 0;
   for (const auto& r : results) {
@@ -223,8 +223,9 @@ TEST_F(ReferenceIndexTest, IvfIndexIsTrainedAtSaveFromStoredDescriptors) {
 
 TEST_F(ReferenceIndexTest, BadImageLeavesTheIndexUntouched) {
   auto index = CreateWith({"baboon.jpg"});
-  auto bad = index->Add(testing::ReadFile(testing::FixturePath("truncated.jpg")),
-                        "truncated.jpg", Labels{});
+  auto bad =
+      index->Add(testing::ReadFile(testing::FixturePath("truncated.jpg")),
+                 "truncated.jpg", Labels{});
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   Labels labels;
   labels.item_type = "tusk";

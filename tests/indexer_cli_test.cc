@@ -1,11 +1,11 @@
 // The spoor-indexer executable, run as a user would: exit codes, one-line
 // errors, JSON lines, labels from the manifest, resume, remove and verify.
-#include <array>
-#include <cstdio>
-#include <sstream>
 #include <sys/wait.h>
 
+#include <array>
+#include <cstdio>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "test_util.h"
 
@@ -20,13 +20,14 @@ struct CliRun {
 
 CliRun Indexer(const std::string& args) {
   testing::TempDir tmp;
-  std::string cmd = std::string(SPOOR_INDEXER) + " " + args + " 2>" +
-                    tmp.Join("err");
+  std::string cmd =
+      std::string(SPOOR_INDEXER) + " " + args + " 2>" + tmp.Join("err");
   CliRun run;
   FILE* pipe = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
   size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0) run.out.append(buf.data(), n);
+  while ((n = fread(buf.data(), 1, buf.size(), pipe)) > 0)
+    run.out.append(buf.data(), n);
   int status = pclose(pipe);
   run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   auto err = testing::ReadFile(tmp.Join("err"));
@@ -87,10 +88,11 @@ TEST_F(IndexerCliTest, BuildRecordsManifestLabelsAndResumes) {
 }
 
 TEST_F(IndexerCliTest, QueryJsonFindsTheSampleAdsAndReportsBadFiles) {
-  CliRun q = Indexer("query --json --index " + index() + " " + ads_ +
-                  "/ad_elephant_mirrored_crop_phone.jpg " +
-                  testing::FixturePath("truncated.jpg") + " " + ads_ +
-                  "/ad_box_rephotographed.png " + ads_ + "/ad_unrelated_lion.jpg");
+  CliRun q =
+      Indexer("query --json --index " + index() + " " + ads_ +
+              "/ad_elephant_mirrored_crop_phone.jpg " +
+              testing::FixturePath("truncated.jpg") + " " + ads_ +
+              "/ad_box_rephotographed.png " + ads_ + "/ad_unrelated_lion.jpg");
   EXPECT_EQ(q.code, 3);  // one input was unreadable; the run went on
   auto lines = JsonLines(q.out);
   ASSERT_EQ(lines.size(), 4u);
@@ -102,7 +104,8 @@ TEST_F(IndexerCliTest, QueryJsonFindsTheSampleAdsAndReportsBadFiles) {
   EXPECT_EQ(el["matches"][0]["verdict"], "modified_copy");
   EXPECT_GE(el["matches"][0]["score"].template get<double>(), 0.5);
   EXPECT_EQ(el["matches"][0]["query_box"].size(), 4u);
-  EXPECT_EQ(el["matches"][0]["labels"]["species_common"], "African savanna elephant");
+  EXPECT_EQ(el["matches"][0]["labels"]["species_common"],
+            "African savanna elephant");
 
   EXPECT_NE(lines[1]["error"].template get<std::string>().find("truncated.jpg"),
             std::string::npos);
@@ -123,7 +126,7 @@ TEST_F(IndexerCliTest, RemoveThenVerifyAndQueryNoLongerFindsIt) {
   EXPECT_EQ(verify.code, 0) << verify.err;
   EXPECT_NE(verify.out.find("ok: 11 references"), std::string::npos);
   CliRun q = Indexer("query --json --index " + index() + " " + ads_ +
-                  "/ad_box_rephotographed.png");
+                     "/ad_box_rephotographed.png");
   EXPECT_EQ(q.code, 0);
   EXPECT_TRUE(JsonLines(q.out)[0]["matches"].empty());
 }
@@ -134,39 +137,46 @@ TEST_F(IndexerCliTest, ErrorsAreOneLineWithTheDocumentedExitCodes) {
   EXPECT_NE(unknown.err.find("no reference with id 999"), std::string::npos);
   EXPECT_EQ(std::count(unknown.err.begin(), unknown.err.end(), '\n'), 1);
 
-  CliRun missing = Indexer("build --index " + tmp_.Join("other") + " /nonexistent");
+  CliRun missing =
+      Indexer("build --index " + tmp_.Join("other") + " /nonexistent");
   EXPECT_EQ(missing.code, 2);
   EXPECT_NE(missing.err.find("/nonexistent"), std::string::npos);
 
-  CliRun not_index = Indexer("query --index " + tmp_.Join("nothing") + " " + ads_ +
-                          "/ad_unrelated_lion.jpg");
+  CliRun not_index = Indexer("query --index " + tmp_.Join("nothing") + " " +
+                             ads_ + "/ad_unrelated_lion.jpg");
   EXPECT_EQ(not_index.code, 1);
   EXPECT_NE(not_index.err.find("no index manifest"), std::string::npos);
 
   CliRun usage = Indexer("query --index " + index());
   EXPECT_EQ(usage.code, 2);
-  CliRun bad_score = Indexer("query --min-score 2 --index " + index() + " x.jpg");
+  CliRun bad_score =
+      Indexer("query --min-score 2 --index " + index() + " x.jpg");
   EXPECT_EQ(bad_score.code, 2);
-  CliRun bad_label = Indexer("add --item-type tusk --index " + index() + " " + ads_ +
-                          "/ad_unrelated_lion.jpg");
+  CliRun bad_label = Indexer("add --item-type tusk --index " + index() + " " +
+                             ads_ + "/ad_unrelated_lion.jpg");
   EXPECT_EQ(bad_label.code, 2);
   EXPECT_NE(bad_label.err.find("item_type 'tusk'"), std::string::npos);
 }
 
 TEST_F(IndexerCliTest, DecodeLimitsAreSetPerIndexAndApplyToQueries) {
   std::string small = tmp_.Join("small");
-  CliRun build = Indexer("build --max-pixels 250000 --index " + small + " " + refs_);
+  CliRun build =
+      Indexer("build --max-pixels 250000 --index " + small + " " + refs_);
   // 800x600 references are over 250000 pixels: skipped and reported.
   EXPECT_EQ(build.code, 3);
-  EXPECT_NE(build.err.find("over the limit of 250000"), std::string::npos) << build.err;
-  CliRun q = Indexer("query --json --index " + small + " " + ads_ + "/ad_unrelated_lion.jpg");
-  EXPECT_NE(JsonLines(q.out)[0]["error"].template get<std::string>().find("250000"),
-            std::string::npos);
+  EXPECT_NE(build.err.find("over the limit of 250000"), std::string::npos)
+      << build.err;
+  CliRun q = Indexer("query --json --index " + small + " " + ads_ +
+                     "/ad_unrelated_lion.jpg");
+  EXPECT_NE(
+      JsonLines(q.out)[0]["error"].template get<std::string>().find("250000"),
+      std::string::npos);
 }
 
 TEST_F(IndexerCliTest, AddIsIdempotentByContent) {
   std::string lion = ads_ + "/ad_unrelated_lion.jpg";
-  CliRun first = Indexer("add --item-type live_animal --index " + index() + " " + lion);
+  CliRun first =
+      Indexer("add --item-type live_animal --index " + index() + " " + lion);
   EXPECT_EQ(first.code, 0) << first.err;
   EXPECT_EQ(first.out.rfind("added 13", 0), 0u) << first.out;
   CliRun second = Indexer("add --index " + index() + " " + lion);

@@ -2,10 +2,9 @@
 // a trafficker uses, the real re-photographed pairs from opencv-doc, and more
 // than fifty unrelated photos that must not match.
 #include <filesystem>
-#include <thread>
-
 #include <opencv2/core/persistence.hpp>
 #include <opencv2/imgproc.hpp>
+#include <thread>
 
 #include "spoor/matcher.h"
 #include "spoor/reference_index.h"
@@ -77,9 +76,9 @@ double IoU(const Box& a, const Box& b) {
 }
 
 TEST_F(MatchE2ETest, ExactCopyIsExact) {
-  Match m = ExpectFirst(testing::ReadFile(testing::ReferenceImagesPath() +
-                                          "/references/owl.jpg"),
-                        "owl.jpg");
+  Match m = ExpectFirst(
+      testing::ReadFile(testing::ReferenceImagesPath() + "/references/owl.jpg"),
+      "owl.jpg");
   EXPECT_EQ(m.verdict, Verdict::kExact);
   EXPECT_LE(m.hash_distance, 4);
 }
@@ -92,7 +91,8 @@ TEST_F(MatchE2ETest, HeavyJpegRecompression) {
 
 TEST_F(MatchE2ETest, DownscaledToAQuarter) {
   Match m = ExpectFirst(
-      testing::EncodeJpeg(testing::Downscale(Reference("black_rhino.jpg"), 0.2), 75),
+      testing::EncodeJpeg(testing::Downscale(Reference("black_rhino.jpg"), 0.2),
+                          75),
       "black_rhino.jpg");
   EXPECT_NEAR(m.transform.scale, 0.2, 0.03);
 }
@@ -114,16 +114,18 @@ TEST_F(MatchE2ETest, CentreCropToAThird) {
   Match m = ExpectFirst(
       testing::EncodeJpeg(testing::Crop(ref, 0.21, 0.21, 0.79, 0.79), 85),
       "tiger.jpg");
-  Box expected{static_cast<int>(0.21 * ref.cols), static_cast<int>(0.21 * ref.rows),
-               static_cast<int>(0.58 * ref.cols), static_cast<int>(0.58 * ref.rows)};
+  Box expected{
+      static_cast<int>(0.21 * ref.cols), static_cast<int>(0.21 * ref.rows),
+      static_cast<int>(0.58 * ref.cols), static_cast<int>(0.58 * ref.rows)};
   EXPECT_GT(IoU(m.ref_box, expected), 0.8);
   EXPECT_EQ(m.verdict, Verdict::kModifiedCopy);
 }
 
 TEST_F(MatchE2ETest, OffCentreCrop) {
-  ExpectFirst(testing::EncodeJpeg(
-                  testing::Crop(Reference("gorilla.jpg"), 0.35, 0.3, 0.95, 0.85), 85),
-              "gorilla.jpg");
+  ExpectFirst(
+      testing::EncodeJpeg(
+          testing::Crop(Reference("gorilla.jpg"), 0.35, 0.3, 0.95, 0.85), 85),
+      "gorilla.jpg");
 }
 
 TEST_F(MatchE2ETest, MirroredIsReportedAsMirrored) {
@@ -160,24 +162,27 @@ TEST_F(MatchE2ETest, SmallRotation) {
 }
 
 TEST_F(MatchE2ETest, PerspectiveWarpLikeAPhotoOfAScreen) {
-  Match m = ExpectFirst(testing::EncodeJpeg(
-                            testing::PerspectiveWarp(Reference("sumatran_tiger.jpg"), 0.15),
-                            80),
-                        "sumatran_tiger.jpg");
+  Match m = ExpectFirst(
+      testing::EncodeJpeg(
+          testing::PerspectiveWarp(Reference("sumatran_tiger.jpg"), 0.15), 80),
+      "sumatran_tiger.jpg");
   EXPECT_TRUE(m.transform.perspective);
 }
 
 TEST_F(MatchE2ETest, PhoneNumberOverlay) {
-  ExpectFirst(testing::EncodeJpeg(
-                  testing::AddText(Reference("emperor_tamarin.jpg"), "+254 712 555 019"), 80),
-              "emperor_tamarin.jpg");
+  ExpectFirst(
+      testing::EncodeJpeg(testing::AddText(Reference("emperor_tamarin.jpg"),
+                                           "+254 712 555 019"),
+                          80),
+      "emperor_tamarin.jpg");
 }
 
 TEST_F(MatchE2ETest, TiledWatermark) {
-  ExpectFirst(testing::EncodeJpeg(
-                  testing::TiledWatermark(Reference("elephant.jpg"), "WhatsApp 0712555019"),
-                  80),
-              "elephant.jpg");
+  ExpectFirst(
+      testing::EncodeJpeg(testing::TiledWatermark(Reference("elephant.jpg"),
+                                                  "WhatsApp 0712555019"),
+                          80),
+      "elephant.jpg");
 }
 
 TEST_F(MatchE2ETest, ColouredPadding) {
@@ -205,33 +210,38 @@ TEST_F(MatchE2ETest, OneCellOfACollage) {
 }
 
 TEST_F(MatchE2ETest, InsideAPhoneScreenshot) {
-  ExpectFirst(testing::EncodeJpeg(testing::Screenshot(Reference("gorilla.jpg")), 80),
-              "gorilla.jpg");
+  ExpectFirst(
+      testing::EncodeJpeg(testing::Screenshot(Reference("gorilla.jpg")), 80),
+      "gorilla.jpg");
 }
 
 TEST_F(MatchE2ETest, StrongColourChange) {
-  ExpectFirst(testing::EncodeJpeg(testing::ColourShift(Reference("chimpanzee.jpg")), 85),
+  ExpectFirst(testing::EncodeJpeg(
+                  testing::ColourShift(Reference("chimpanzee.jpg")), 85),
               "chimpanzee.jpg");
 }
 
 TEST_F(MatchE2ETest, Greyscale) {
-  ExpectFirst(testing::EncodeJpeg(testing::Greyscale(Reference("quetzal.jpg")), 85),
-              "quetzal.jpg");
+  ExpectFirst(
+      testing::EncodeJpeg(testing::Greyscale(Reference("quetzal.jpg")), 85),
+      "quetzal.jpg");
 }
 
 TEST_F(MatchE2ETest, BlurWithNoise) {
-  ExpectFirst(testing::EncodeJpeg(testing::BlurNoise(Reference("owl.jpg"), 7), 80),
-              "owl.jpg");
+  ExpectFirst(
+      testing::EncodeJpeg(testing::BlurNoise(Reference("owl.jpg"), 7), 80),
+      "owl.jpg");
 }
 
 TEST_F(MatchE2ETest, StickersCoveringThirtyPercent) {
-  ExpectFirst(testing::EncodeJpeg(testing::Stickers(Reference("seahorse.jpg"), 0.3, 11),
-                                  85),
+  ExpectFirst(testing::EncodeJpeg(
+                  testing::Stickers(Reference("seahorse.jpg"), 0.3, 11), 85),
               "seahorse.jpg");
 }
 
 TEST_F(MatchE2ETest, ChainOfThreeEdits) {
-  cv::Mat m = testing::Crop(Reference("emperor_tamarin.jpg"), 0.05, 0.1, 0.8, 0.95);
+  cv::Mat m =
+      testing::Crop(Reference("emperor_tamarin.jpg"), 0.05, 0.1, 0.8, 0.95);
   cv::flip(m, m, 1);
   m = testing::AddText(testing::ColourShift(m), "DM for price");
   Match match = ExpectFirst(testing::EncodeJpeg(m, 40), "emperor_tamarin.jpg");
@@ -241,9 +251,9 @@ TEST_F(MatchE2ETest, ChainOfThreeEdits) {
 TEST_F(MatchE2ETest, SameCutOutOnAnotherBackgroundIsTheSameItem) {
   // The elephant of elephant.jpg again, smaller, tilted and darker, on a
   // background no reference uses.
-  cv::Mat scene = testing::Composite(testing::LoadStampBgra("mammals/elephant.png"),
-                                     testing::Wallpaper("Grey", cv::Size(900, 700)),
-                                     0.6, 0.4, 0.55, 8, 0.85);
+  cv::Mat scene = testing::Composite(
+      testing::LoadStampBgra("mammals/elephant.png"),
+      testing::Wallpaper("Grey", cv::Size(900, 700)), 0.6, 0.4, 0.55, 8, 0.85);
   Match m = ExpectFirst(testing::EncodeJpeg(scene, 85), "elephant.jpg");
   EXPECT_EQ(m.verdict, Verdict::kSameItem);
 }
@@ -261,16 +271,16 @@ TEST_F(MatchE2ETest, BoxFoundInBoxInScene) {
 }
 
 TEST_F(MatchE2ETest, Graf1FoundInGraf3WithTheTrueHomography) {
-  Match m = ExpectFirst(testing::ReadFile(kOpenCvData + "/graf3.png"),
-                        "graf1.jpg");
+  Match m =
+      ExpectFirst(testing::ReadFile(kOpenCvData + "/graf3.png"), "graf1.jpg");
   cv::FileStorage fsx(kOpenCvData + "/H1to3p.xml", cv::FileStorage::READ);
   cv::Mat truth;
   fsx["H13"] >> truth;
   ASSERT_EQ(truth.rows, 3);
   // Project a few reference points with both homographies: they must agree
   // within a few pixels.
-  for (cv::Point2d p : {cv::Point2d(200, 200), cv::Point2d(600, 200),
-                        cv::Point2d(400, 450)}) {
+  for (cv::Point2d p :
+       {cv::Point2d(200, 200), cv::Point2d(600, 200), cv::Point2d(400, 450)}) {
     cv::Mat v = truth * (cv::Mat_<double>(3, 1) << p.x, p.y, 1);
     cv::Point2d t(v.at<double>(0) / v.at<double>(2),
                   v.at<double>(1) / v.at<double>(2));
@@ -284,7 +294,8 @@ TEST_F(MatchE2ETest, Graf1FoundInGraf3WithTheTrueHomography) {
 
 // Photos that show none of the references: opencv-doc's photos, and
 // cut-outs of other animals on backgrounds no reference uses.
-std::vector<std::pair<std::string, std::vector<std::uint8_t>>> UnrelatedPhotos() {
+std::vector<std::pair<std::string, std::vector<std::uint8_t>>>
+UnrelatedPhotos() {
   std::vector<std::pair<std::string, std::vector<std::uint8_t>>> out;
   for (const auto& e : fs::directory_iterator(kOpenCvData)) {
     std::string name = e.path().filename().string();
@@ -293,19 +304,20 @@ std::vector<std::pair<std::string, std::vector<std::uint8_t>>> UnrelatedPhotos()
     if (name.rfind("box", 0) == 0 || name.rfind("graf", 0) == 0) continue;
     out.emplace_back(name, testing::ReadFile(e.path().string()));
   }
-  const char* stamps[] = {"mammals/cats/lion.png",   "mammals/equines/zebra.png",
-                          "mammals/giraffe.png",     "mammals/hippopotamus.png",
-                          "marsupials/koala.png",    "marsupials/kangaroo.png",
-                          "mammals/bears/bear.png",  "mammals/camel/camel.png",
-                          "mammals/dogs/fox.png",    "mammals/deer/deer.png",
-                          "birds/helmeted_guineafowl.png", "mammals/cats/lion-2.png"};
+  const char* stamps[] = {
+      "mammals/cats/lion.png",         "mammals/equines/zebra.png",
+      "mammals/giraffe.png",           "mammals/hippopotamus.png",
+      "marsupials/koala.png",          "marsupials/kangaroo.png",
+      "mammals/bears/bear.png",        "mammals/camel/camel.png",
+      "mammals/dogs/fox.png",          "mammals/deer/deer.png",
+      "birds/helmeted_guineafowl.png", "mammals/cats/lion-2.png"};
   const char* walls[] = {"PastelHills", "Grey", "FlyingKonqui"};
   int i = 0;
   for (const char* stamp : stamps) {
-    cv::Mat scene = testing::Composite(
-        testing::LoadStampBgra(stamp),
-        testing::Wallpaper(walls[i % 3], cv::Size(800, 600)), 0.7,
-        0.3 + 0.04 * (i % 10), 0.5, (i % 5) * 3.0);
+    cv::Mat scene =
+        testing::Composite(testing::LoadStampBgra(stamp),
+                           testing::Wallpaper(walls[i % 3], cv::Size(800, 600)),
+                           0.7, 0.3 + 0.04 * (i % 10), 0.5, (i % 5) * 3.0);
     out.emplace_back(stamp, testing::EncodeJpeg(scene, 85));
     ++i;
   }
@@ -340,7 +352,8 @@ TEST_F(MatchE2ETest, MinScoreZeroListsCandidatesBelowTheThreshold) {
   MatchOptions all;
   all.min_score = 0;
   all.max_results = 20;
-  MatchResult r = Query(testing::ReadFile(kOpenCvData + "/box_in_scene.png"), all);
+  MatchResult r =
+      Query(testing::ReadFile(kOpenCvData + "/box_in_scene.png"), all);
   ASSERT_FALSE(r.matches.empty());
   EXPECT_EQ(r.matches[0].reference.source, "box.png");
   for (size_t i = 1; i < r.matches.size(); ++i) {
@@ -369,7 +382,8 @@ TEST_F(MatchE2ETest, ConcurrentQueriesGiveTheSameAnswers) {
   for (size_t i = 0; i < queries.size(); ++i) {
     ASSERT_EQ(parallel[i].matches.size(), serial[i].matches.size()) << i;
     for (size_t j = 0; j < serial[i].matches.size(); ++j) {
-      EXPECT_EQ(parallel[i].matches[j].reference.id, serial[i].matches[j].reference.id);
+      EXPECT_EQ(parallel[i].matches[j].reference.id,
+                serial[i].matches[j].reference.id);
       EXPECT_EQ(parallel[i].matches[j].inliers, serial[i].matches[j].inliers);
     }
   }

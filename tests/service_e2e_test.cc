@@ -1,6 +1,12 @@
 // End-to-end tests of spoor-query-service: the real server on a loopback
 // port, called through the generated C++ stubs, over a real index.
 #include <arpa/inet.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/client_unary_call.h>
+#include <grpcpp/impl/codegen/sync_stream.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -8,14 +14,7 @@
 #include <fstream>
 #include <thread>
 
-#include <grpcpp/grpcpp.h>
-#include <spdlog/sinks/null_sink.h>
-#include <spdlog/spdlog.h>
-
 #include "grpc/health/v1/health.grpc.pb.h"
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/impl/codegen/client_unary_call.h>
-#include <grpcpp/impl/codegen/sync_stream.h>
 #include "query_service/api_keys.h"
 #include "query_service/config.h"
 #include "query_service/server.h"
@@ -52,8 +51,9 @@ class ServiceTest : public ::testing::Test {
     auto index = testing::IndexBundledReferences(
         suite_dir_->Join("index"), [](const std::string& name) {
           Labels labels;
-          labels.item_type =
-              name == "box.png" || name == "graf1.jpg" ? "other" : "live_animal";
+          labels.item_type = name == "box.png" || name == "graf1.jpg"
+                                 ? "other"
+                                 : "live_animal";
           return labels;
         });
     ASSERT_NE(index, nullptr);
@@ -69,7 +69,8 @@ class ServiceTest : public ::testing::Test {
   static void TearDownTestSuite() { delete suite_dir_; }
 
   void SetUp() override {
-    fs::copy(suite_dir_->Join("index"), tmp_.Join("index"), fs::copy_options::recursive);
+    fs::copy(suite_dir_->Join("index"), tmp_.Join("index"),
+             fs::copy_options::recursive);
     config_.index_dir = tmp_.Join("index");
     config_.listen = "127.0.0.1:0";
     // The metrics endpoint takes ~2 s to stop (civetweb's poll quantum):
@@ -86,8 +87,9 @@ class ServiceTest : public ::testing::Test {
     auto server = Server::Start(config_, log);
     ASSERT_OK(server);
     server_ = std::move(*server);
-    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
-                                   grpc::InsecureChannelCredentials());
+    channel_ =
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                            grpc::InsecureChannelCredentials());
     stub_ = v1::Spoor::NewStub(channel_);
   }
 
@@ -112,7 +114,8 @@ class ServiceTest : public ::testing::Test {
   }
 
   grpc::Status Add(const std::string& image, v1::AddReferenceResponse* out,
-                   const char* key = kCuratorKey, const std::string& item_type = "ivory") {
+                   const char* key = kCuratorKey,
+                   const std::string& item_type = "ivory") {
     v1::AddReferenceRequest req;
     req.set_image(image);
     req.set_source("curator-upload.jpg");
@@ -194,14 +197,17 @@ TEST_F(ServiceTest, BadImagesAndFieldsAreInvalidArgumentNamingTheProblem) {
       {"", "image is empty"},
       {Bytes(testing::FixturePath("truncated.jpg")), "cannot decode jpeg"},
       {Bytes(testing::FixturePath("bomb_30000x30000.png")), "30000x30000"},
-      {Bytes(testing::FixturePath("image.svg")), "unsupported image format 'svg'"},
-      {Bytes(testing::FixturePath("not_an_image.txt")), "not a recognised image"},
+      {Bytes(testing::FixturePath("image.svg")),
+       "unsupported image format 'svg'"},
+      {Bytes(testing::FixturePath("not_an_image.txt")),
+       "not a recognised image"},
   };
   for (const Case& c : cases) {
     v1::MatchResponse resp;
     grpc::Status s = Match(c.image, &resp);
     EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << c.message;
-    EXPECT_NE(s.error_message().find(c.message), std::string::npos) << s.error_message();
+    EXPECT_NE(s.error_message().find(c.message), std::string::npos)
+        << s.error_message();
   }
   v1::MatchRequest req;
   req.set_image(Bytes(ads("ad_unrelated_lion.jpg")));
@@ -239,23 +245,30 @@ TEST_F(ServiceTest, KeysAndRolesAreEnforced) {
   grpc::Status s = Match(image, &resp, nullptr);
   EXPECT_EQ(s.error_code(), grpc::UNAUTHENTICATED);
   EXPECT_NE(s.error_message().find("authorization"), std::string::npos);
-  EXPECT_EQ(Match(image, &resp, "not-a-key").error_code(), grpc::UNAUTHENTICATED);
+  EXPECT_EQ(Match(image, &resp, "not-a-key").error_code(),
+            grpc::UNAUTHENTICATED);
   s = Match(image, &resp, kCuratorKey);
   EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED);
-  EXPECT_NE(s.error_message().find("platform or investigator"), std::string::npos);
+  EXPECT_NE(s.error_message().find("platform or investigator"),
+            std::string::npos);
   EXPECT_TRUE(Match(image, &resp, kInvestigatorKey).ok());
 
   v1::AddReferenceResponse added;
-  EXPECT_EQ(Add(image, &added, kPlatformKey).error_code(), grpc::PERMISSION_DENIED);
-  EXPECT_EQ(Add(image, &added, kInvestigatorKey).error_code(), grpc::PERMISSION_DENIED);
-  EXPECT_EQ(Remove("references/1", kInvestigatorKey).error_code(), grpc::PERMISSION_DENIED);
-  EXPECT_EQ(Remove("references/1", kPlatformKey).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Add(image, &added, kPlatformKey).error_code(),
+            grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Add(image, &added, kInvestigatorKey).error_code(),
+            grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Remove("references/1", kInvestigatorKey).error_code(),
+            grpc::PERMISSION_DENIED);
+  EXPECT_EQ(Remove("references/1", kPlatformKey).error_code(),
+            grpc::PERMISSION_DENIED);
 
   v1::ListReferencesRequest list;
   v1::ListReferencesResponse page;
   grpc::ClientContext ctx;
   Authorize(ctx, kPlatformKey);
-  EXPECT_EQ(stub_->ListReferences(&ctx, list, &page).error_code(), grpc::PERMISSION_DENIED);
+  EXPECT_EQ(stub_->ListReferences(&ctx, list, &page).error_code(),
+            grpc::PERMISSION_DENIED);
   grpc::ClientContext ctx2;
   Authorize(ctx2, kInvestigatorKey);
   EXPECT_TRUE(stub_->ListReferences(&ctx2, list, &page).ok());
@@ -297,14 +310,17 @@ TEST_F(ServiceTest, ReferencesCanBeListedFilteredFetchedAndAddedOnce) {
     v1::ListReferencesResponse resp;
     grpc::ClientContext ctx;
     Authorize(ctx, kCuratorKey);
-    EXPECT_EQ(stub_->ListReferences(&ctx, req, &resp).error_code(), grpc::INVALID_ARGUMENT) << bad;
+    EXPECT_EQ(stub_->ListReferences(&ctx, req, &resp).error_code(),
+              grpc::INVALID_ARGUMENT)
+        << bad;
   }
   v1::ListReferencesRequest bad_token;
   bad_token.set_page_token("garbage");
   v1::ListReferencesResponse resp;
   grpc::ClientContext tctx;
   Authorize(tctx, kCuratorKey);
-  EXPECT_EQ(stub_->ListReferences(&tctx, bad_token, &resp).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(stub_->ListReferences(&tctx, bad_token, &resp).error_code(),
+            grpc::INVALID_ARGUMENT);
 
   v1::GetReferenceRequest get;
   get.set_name(names[1]);
@@ -334,9 +350,11 @@ TEST_F(ServiceTest, ReferencesCanBeListedFilteredFetchedAndAddedOnce) {
   EXPECT_FALSE(second.created());
   EXPECT_EQ(second.reference().name(), first.reference().name());
   v1::AddReferenceResponse bad;
-  EXPECT_EQ(Add(lion, &bad, kCuratorKey, "tusk").error_code(), grpc::INVALID_ARGUMENT);
-  EXPECT_EQ(Add(Bytes(testing::FixturePath("truncated.png")), &bad).error_code(),
+  EXPECT_EQ(Add(lion, &bad, kCuratorKey, "tusk").error_code(),
             grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      Add(Bytes(testing::FixturePath("truncated.png")), &bad).error_code(),
+      grpc::INVALID_ARGUMENT);
   EXPECT_EQ(Add("", &bad).error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_EQ(Stats().references(), 13);
   EXPECT_EQ(Remove("references/999").error_code(), grpc::NOT_FOUND);
@@ -438,7 +456,8 @@ TEST_F(ServiceTest, StreamMatchAnswersInOrderWithCorrelationIds) {
   EXPECT_EQ(answers[0].response().matches(0).reference().source(), "box.png");
   ASSERT_TRUE(answers[1].has_error());
   EXPECT_EQ(answers[1].error().code(), grpc::INVALID_ARGUMENT);
-  EXPECT_NE(answers[1].error().message().find("cannot decode"), std::string::npos);
+  EXPECT_NE(answers[1].error().message().find("cannot decode"),
+            std::string::npos);
   EXPECT_EQ(answers[2].response().matches_size(), 2);
   EXPECT_EQ(answers[3].response().matches_size(), 0);
   EXPECT_EQ(answers[4].response().matches(0).reference().source(), "graf1.jpg");
@@ -447,8 +466,10 @@ TEST_F(ServiceTest, StreamMatchAnswersInOrderWithCorrelationIds) {
 TEST_F(ServiceTest, ParallelClientsGetTheSameAnswersAsSerialCalls) {
   StartServer();
   std::vector<std::string> images = {
-      Bytes(ads("ad_box_rephotographed.png")), Bytes(ads("ad_collage_tiger_gorilla.jpg")),
-      Bytes(ads("ad_screenshot_rotated_rhino.png")), Bytes(ads("ad_unrelated_fruits.jpg"))};
+      Bytes(ads("ad_box_rephotographed.png")),
+      Bytes(ads("ad_collage_tiger_gorilla.jpg")),
+      Bytes(ads("ad_screenshot_rotated_rhino.png")),
+      Bytes(ads("ad_unrelated_fruits.jpg"))};
   auto answer = [&](v1::Spoor::Stub& stub, const std::string& image) {
     v1::MatchRequest req;
     req.set_image(image);
@@ -468,9 +489,9 @@ TEST_F(ServiceTest, ParallelClientsGetTheSameAnswersAsSerialCalls) {
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
-      auto stub = v1::Spoor::NewStub(grpc::CreateChannel(
-          "127.0.0.1:" + std::to_string(server_->port()),
-          grpc::InsecureChannelCredentials()));
+      auto stub = v1::Spoor::NewStub(
+          grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                              grpc::InsecureChannelCredentials()));
       for (size_t i = 0; i < images.size(); ++i)
         parallel[c].push_back(answer(*stub, images[(i + c) % images.size()]));
     });
@@ -478,7 +499,8 @@ TEST_F(ServiceTest, ParallelClientsGetTheSameAnswersAsSerialCalls) {
   for (auto& t : clients) t.join();
   for (int c = 0; c < kClients; ++c)
     for (size_t i = 0; i < images.size(); ++i)
-      EXPECT_EQ(parallel[c][i], serial[(i + c) % images.size()]) << c << " " << i;
+      EXPECT_EQ(parallel[c][i], serial[(i + c) % images.size()])
+          << c << " " << i;
 }
 
 TEST_F(ServiceTest, ExpiredDeadlineIsDeadlineExceededFromTheServer) {
@@ -502,7 +524,8 @@ TEST_F(ServiceTest, ExpiredDeadlineIsDeadlineExceededFromTheServer) {
   for (auto& t : busy) t.join();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto requests = Stats().requests();
-  ASSERT_TRUE(requests.count("Match DEADLINE_EXCEEDED")) << "the server never saw it";
+  ASSERT_TRUE(requests.count("Match DEADLINE_EXCEEDED"))
+      << "the server never saw it";
   EXPECT_EQ(requests.at("Match DEADLINE_EXCEEDED"), 1);
   EXPECT_TRUE(Match(Bytes(ads("ad_unrelated_lion.jpg")), &resp).ok());
 }
@@ -518,9 +541,12 @@ TEST_F(ServiceTest, FullQueueIsResourceExhaustedAtOnce) {
     clients.emplace_back([&] {
       v1::MatchResponse resp;
       grpc::Status s = Match(image, &resp);
-      if (s.ok()) ++ok;
-      else if (s.error_code() == grpc::RESOURCE_EXHAUSTED) ++exhausted;
-      else ++other;
+      if (s.ok())
+        ++ok;
+      else if (s.error_code() == grpc::RESOURCE_EXHAUSTED)
+        ++exhausted;
+      else
+        ++other;
     });
   }
   for (auto& t : clients) t.join();
@@ -565,9 +591,10 @@ TEST_F(ServiceTest, HealthReflectionAndMetrics) {
       "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
       grpc::internal::RpcMethod::BIDI_STREAMING);
   grpc::ClientContext rctx;
-  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>> stream(
-      grpc::internal::ClientReaderWriterFactory<grpc::ByteBuffer, grpc::ByteBuffer>::Create(
-          channel_.get(), method, &rctx));
+  std::unique_ptr<grpc::ClientReaderWriter<grpc::ByteBuffer, grpc::ByteBuffer>>
+      stream(grpc::internal::ClientReaderWriterFactory<
+             grpc::ByteBuffer, grpc::ByteBuffer>::Create(channel_.get(), method,
+                                                         &rctx));
   const char request_bytes[] = {0x3a, 0x01, '*'};
   grpc::Slice slice(request_bytes, sizeof(request_bytes));
   grpc::ByteBuffer request(&slice, 1);
@@ -578,10 +605,12 @@ TEST_F(ServiceTest, HealthReflectionAndMetrics) {
   std::vector<grpc::Slice> slices;
   ASSERT_TRUE(reply.Dump(&slices).ok());
   std::string raw;
-  for (const auto& sl : slices) raw.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
+  for (const auto& sl : slices)
+    raw.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
   EXPECT_NE(raw.find("spoor.v1.Spoor"), std::string::npos);
   EXPECT_NE(raw.find("grpc.health.v1.Health"), std::string::npos);
-  while (stream->Read(&reply)) {}
+  while (stream->Read(&reply)) {
+  }
   EXPECT_TRUE(stream->Finish().ok());
 
   v1::MatchResponse resp;
@@ -596,16 +625,22 @@ TEST_F(ServiceTest, HealthReflectionAndMetrics) {
   inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   std::string get = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  ASSERT_EQ(write(fd, get.data(), get.size()), static_cast<ssize_t>(get.size()));
+  ASSERT_EQ(write(fd, get.data(), get.size()),
+            static_cast<ssize_t>(get.size()));
   std::string body;
   char buf[4096];
   for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) body.append(buf, n);
   close(fd);
   EXPECT_NE(body.find("200 OK"), std::string::npos);
-  EXPECT_NE(body.find("spoor_requests_total{rpc=\"Match\",code=\"OK\"} 1"), std::string::npos) << body;
-  EXPECT_NE(body.find("spoor_requests_total{rpc=\"Match\",code=\"INVALID_ARGUMENT\"} 1"),
+  EXPECT_NE(body.find("spoor_requests_total{rpc=\"Match\",code=\"OK\"} 1"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(
+      body.find(
+          "spoor_requests_total{rpc=\"Match\",code=\"INVALID_ARGUMENT\"} 1"),
+      std::string::npos);
+  EXPECT_NE(body.find("spoor_request_duration_seconds_count{rpc=\"Match\"} 2"),
             std::string::npos);
-  EXPECT_NE(body.find("spoor_request_duration_seconds_count{rpc=\"Match\"} 2"), std::string::npos);
   EXPECT_NE(body.find("spoor_index_references 12"), std::string::npos);
   EXPECT_NE(body.find("spoor_queue_depth 0"), std::string::npos);
 }
@@ -614,7 +649,9 @@ TEST_F(ServiceTest, GracefulShutdownFinishesInFlightCalls) {
   StartServer();
   grpc::Status in_flight;
   v1::MatchResponse resp;
-  std::thread call([&] { in_flight = Match(Bytes(ads("ad_box_rephotographed.png")), &resp); });
+  std::thread call([&] {
+    in_flight = Match(Bytes(ads("ad_box_rephotographed.png")), &resp);
+  });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   server_->Shutdown(std::chrono::seconds(10));
   call.join();
@@ -624,9 +661,10 @@ TEST_F(ServiceTest, GracefulShutdownFinishesInFlightCalls) {
 
 // Self-signed certificate for "localhost", made with the openssl program.
 void MakeCertificate(const std::string& dir, const std::string& name) {
-  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-                    "-addext subjectAltName=DNS:localhost -keyout " + dir + "/" + name +
-                    ".key -out " + dir + "/" + name + ".pem 2>/dev/null";
+  std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+      "-addext subjectAltName=DNS:localhost -keyout " +
+      dir + "/" + name + ".key -out " + dir + "/" + name + ".pem 2>/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
 }
 
@@ -655,8 +693,10 @@ TEST_F(ServiceTest, TlsWithAndWithoutClientCertificates) {
   EXPECT_TRUE(call(grpc::SslCredentials(with_cert)).ok());
   grpc::SslCredentialsOptions without_cert;
   without_cert.pem_root_certs = Bytes(tmp_.Join("server.pem"));
-  EXPECT_EQ(call(grpc::SslCredentials(without_cert)).error_code(), grpc::UNAVAILABLE);
-  EXPECT_EQ(call(grpc::InsecureChannelCredentials()).error_code(), grpc::UNAVAILABLE);
+  EXPECT_EQ(call(grpc::SslCredentials(without_cert)).error_code(),
+            grpc::UNAVAILABLE);
+  EXPECT_EQ(call(grpc::InsecureChannelCredentials()).error_code(),
+            grpc::UNAVAILABLE);
 }
 
 TEST(ServiceConfigTest, RefusesUnsafeOrBrokenSettings) {
@@ -669,19 +709,24 @@ TEST(ServiceConfigTest, RefusesUnsafeOrBrokenSettings) {
   c.listen = "127.0.0.1:50051";
   EXPECT_OK(service::ValidateConfig(c));
   c.tls_cert_file = "a.pem";
-  EXPECT_NE(service::ValidateConfig(c).message().find("together"), std::string::npos);
+  EXPECT_NE(service::ValidateConfig(c).message().find("together"),
+            std::string::npos);
   EXPECT_TRUE(service::IsLoopback("[::1]:1"));
   EXPECT_TRUE(service::IsLoopback("localhost:1"));
   EXPECT_FALSE(service::IsLoopback("10.0.0.1:1"));
 
   testing::TempDir dir;
-  std::ofstream(dir.Join("ok.toml")) << "index_dir = \"/idx\"\nworkers = 3\nlisten = \"127.0.0.1:7\"\n";
+  std::ofstream(dir.Join("ok.toml"))
+      << "index_dir = \"/idx\"\nworkers = 3\nlisten = \"127.0.0.1:7\"\n";
   auto loaded = service::LoadConfig(dir.Join("ok.toml"));
   ASSERT_OK(loaded);
   EXPECT_EQ(loaded->workers, 3);
   EXPECT_EQ(loaded->index_dir, "/idx");
   std::ofstream(dir.Join("bad.toml")) << "index_dir = \"/idx\"\nthreads = 3\n";
-  EXPECT_NE(service::LoadConfig(dir.Join("bad.toml")).status().message().find("unknown config key 'threads'"),
+  EXPECT_NE(service::LoadConfig(dir.Join("bad.toml"))
+                .status()
+                .message()
+                .find("unknown config key 'threads'"),
             std::string::npos);
   std::ofstream(dir.Join("type.toml")) << "workers = \"two\"\n";
   EXPECT_EQ(service::LoadConfig(dir.Join("type.toml")).status().code(),
@@ -692,20 +737,23 @@ TEST(ServiceConfigTest, RefusesUnsafeOrBrokenSettings) {
   ASSERT_OK(example);
   EXPECT_EQ(example->listen, "127.0.0.1:50051");
   EXPECT_EQ(example->max_message_bytes, 24 << 20);
-  auto example_keys = service::ApiKeys::Load(examples + "api_keys.example.toml");
+  auto example_keys =
+      service::ApiKeys::Load(examples + "api_keys.example.toml");
   ASSERT_OK(example_keys);
   auto secret = example_keys->Authenticate("Bearer secret");
   ASSERT_OK(secret);
   EXPECT_TRUE(secret->Has(service::Role::kPlatform));
 
-  std::ofstream(dir.Join("keys.toml")) << "[[key]]\nname = \"x\"\nsha256 = \"abc\"\nroles = [\"platform\"]\n";
+  std::ofstream(dir.Join("keys.toml"))
+      << "[[key]]\nname = \"x\"\nsha256 = \"abc\"\nroles = [\"platform\"]\n";
   service::ServiceConfig with_keys;
   with_keys.index_dir = dir.Join("none");
   with_keys.api_keys_file = dir.Join("keys.toml");
   with_keys.listen = "127.0.0.1:0";
   with_keys.metrics_listen = "";
-  auto server = Server::Start(with_keys, std::make_shared<spdlog::logger>(
-      "t", std::make_shared<spdlog::sinks::null_sink_mt>()));
+  auto server = Server::Start(
+      with_keys, std::make_shared<spdlog::logger>(
+                     "t", std::make_shared<spdlog::sinks::null_sink_mt>()));
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(server.status().message().find("sha256"), std::string::npos);
 }

@@ -48,20 +48,23 @@ TEST(LabelManifest, ReadsJson) {
 
 TEST(LabelManifest, ErrorsNameTheLineAndTheProblem) {
   testing::TempDir dir;
-  WriteText(dir.Join("bad_type.csv"), "file,item_type\na.jpg,ivory\nb.jpg,tusk\n");
+  WriteText(dir.Join("bad_type.csv"),
+            "file,item_type\na.jpg,ivory\nb.jpg,tusk\n");
   auto s = ReadLabelManifest(dir.Join("bad_type.csv")).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find(":3: item_type 'tusk'"), std::string::npos) << s;
 
   WriteText(dir.Join("bad_col.csv"), "file,colour\na.jpg,red\n");
   s = ReadLabelManifest(dir.Join("bad_col.csv")).status();
-  EXPECT_NE(s.message().find("unknown column 'colour'"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("unknown column 'colour'"), std::string::npos)
+      << s;
 
   WriteText(dir.Join("short.csv"), "file,item_type\na.jpg\n");
   s = ReadLabelManifest(dir.Join("short.csv")).status();
   EXPECT_NE(s.message().find(":2: 1 fields"), std::string::npos) << s;
 
-  WriteText(dir.Join("bad.json"), R"([{"file": "a.jpg", "cites_appendix": "IV"}])");
+  WriteText(dir.Join("bad.json"),
+            R"([{"file": "a.jpg", "cites_appendix": "IV"}])");
   s = ReadLabelManifest(dir.Join("bad.json")).status();
   EXPECT_NE(s.message().find("entry 0: cites_appendix 'IV'"), std::string::npos)
       << s;
@@ -182,8 +185,9 @@ TEST(ReferenceStore, ListFiltersByOneLabel) {
   auto by_source = (*store)->List(0, 10, LabelFilter{"source", "seizure 7"});
   ASSERT_OK(by_source);
   EXPECT_EQ(by_source->size(), 1u);
-  EXPECT_EQ((*store)->List(0, 10, LabelFilter{"sha256; DROP", "x"}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      (*store)->List(0, 10, LabelFilter{"sha256; DROP", "x"}).status().code(),
+      absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ValidateLabelFilter({"colour", "red"}).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(*(*store)->Count(), 2);

@@ -43,7 +43,8 @@ std::unique_ptr<ReferenceIndex> IndexBundledReferences(
     return nullptr;
   }
   std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(ReferenceImagesPath() + "/references"))
+  for (const auto& e :
+       fs::directory_iterator(ReferenceImagesPath() + "/references"))
     if (e.path().extension() != ".csv") files.push_back(e.path());
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {

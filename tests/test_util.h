@@ -5,29 +5,29 @@
 #ifndef SPOOR_TESTS_TEST_UTIL_H_
 #define SPOOR_TESTS_TEST_UTIL_H_
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-#include <opencv2/core.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "corpus/disguises.h"
 #include "spoor/reference_index.h"
 
-#define ASSERT_OK(expr)                                          \
-  do {                                                           \
-    const auto& spoor_s_ = (expr);                               \
-    ASSERT_TRUE(::spoor::testing::StatusOf(spoor_s_).ok())       \
-        << ::spoor::testing::StatusOf(spoor_s_).ToString();      \
+#define ASSERT_OK(expr)                                     \
+  do {                                                      \
+    const auto& spoor_s_ = (expr);                          \
+    ASSERT_TRUE(::spoor::testing::StatusOf(spoor_s_).ok())  \
+        << ::spoor::testing::StatusOf(spoor_s_).ToString(); \
   } while (0)
-#define EXPECT_OK(expr)                                          \
-  EXPECT_TRUE(::spoor::testing::StatusOf(expr).ok())             \
+#define EXPECT_OK(expr)                              \
+  EXPECT_TRUE(::spoor::testing::StatusOf(expr).ok()) \
       << ::spoor::testing::StatusOf(expr).ToString()
 
 namespace spoor::testing {

@@ -1,10 +1,9 @@
 #include "corpus/disguises.h"
 
 #include <filesystem>
-#include <random>
-
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <random>
 
 #include "spoor/image.h"
 
@@ -37,7 +36,8 @@ cv::Mat Wallpaper(const std::string& name, cv::Size size) {
     if (best.empty()) best = e.path().string();
   }
   cv::Mat m = LoadBgr(best, 2048);
-  double s = std::max(double(size.width) / m.cols, double(size.height) / m.rows);
+  double s =
+      std::max(double(size.width) / m.cols, double(size.height) / m.rows);
   cv::Mat r;
   cv::resize(m, r, cv::Size(), s, s, cv::INTER_AREA);
   return r(cv::Rect((r.cols - size.width) / 2, (r.rows - size.height) / 2,
@@ -158,9 +158,9 @@ cv::Mat Collage(const std::vector<cv::Mat>& cells, int columns, cv::Size cell) {
   for (size_t i = 0; i < cells.size(); ++i) {
     cv::Mat r;
     cv::resize(cells[i], r, cell, 0, 0, cv::INTER_AREA);
-    r.copyTo(out(cv::Rect((i % columns) * cell.width,
-                          (i / columns) * cell.height, cell.width,
-                          cell.height)));
+    r.copyTo(
+        out(cv::Rect((i % columns) * cell.width, (i / columns) * cell.height,
+                     cell.width, cell.height)));
   }
   return out;
 }
@@ -175,8 +175,8 @@ cv::Mat Screenshot(const cv::Mat& m) {
   cv::Mat out(photo.rows + 520, width, CV_8UC3, cv::Scalar(255, 255, 255));
   out(cv::Rect(0, 0, width, 60)).setTo(cv::Scalar(20, 20, 20));
   out(cv::Rect(0, 60, width, 110)).setTo(cv::Scalar(140, 90, 30));
-  cv::putText(out, "12:41  4G  87%", cv::Point(20, 42), cv::FONT_HERSHEY_SIMPLEX,
-              1.0, cv::Scalar(255, 255, 255), 2);
+  cv::putText(out, "12:41  4G  87%", cv::Point(20, 42),
+              cv::FONT_HERSHEY_SIMPLEX, 1.0, cv::Scalar(255, 255, 255), 2);
   cv::putText(out, "Marketplace", cv::Point(20, 130), cv::FONT_HERSHEY_DUPLEX,
               1.4, cv::Scalar(255, 255, 255), 2);
   photo.copyTo(out(cv::Rect(20, 200, photo.cols, photo.rows)));

@@ -7,14 +7,14 @@
 #define SPOOR_BENCH_CORPUS_DISGUISES_H_
 
 #include <cstdint>
+#include <opencv2/core.hpp>
 #include <string>
 #include <vector>
 
-#include <opencv2/core.hpp>
-
 namespace spoor::corpus {
 
-inline const std::string kOpenCvData = "/usr/share/doc/opencv-doc/examples/data";
+inline const std::string kOpenCvData =
+    "/usr/share/doc/opencv-doc/examples/data";
 inline const std::string kStamps = "/usr/share/tuxpaint/stamps/animals";
 inline const std::string kWallpapers = "/usr/share/wallpapers";
 

@@ -67,8 +67,8 @@ absl::StatusOr<Image> DecodeImageFile(const std::string& path,
                                       const DecodeOptions& options);
 
 // Reads a whole file into memory, refusing files larger than `max_bytes`.
-absl::StatusOr<std::vector<std::uint8_t>> ReadFileBytes(
-    const std::string& path, std::int64_t max_bytes);
+absl::StatusOr<std::vector<std::uint8_t>> ReadFileBytes(const std::string& path,
+                                                        std::int64_t max_bytes);
 
 // Formats libvips can decode on this machine, e.g. {"jpeg", "png", ...}.
 std::vector<std::string> SupportedFormats();

@@ -38,7 +38,7 @@ struct Keypoint {
 // Features of one image. Descriptor i is descriptors[i * kDescriptorDim + j],
 // RootSIFT quantised to bytes (value = round(rootsift * kDescriptorScale)).
 struct LocalFeatures {
-  int width = 0;   ///< size of the image the coordinates refer to
+  int width = 0;  ///< size of the image the coordinates refer to
   int height = 0;
   std::vector<Keypoint> keypoints;
   std::vector<std::uint8_t> descriptors;

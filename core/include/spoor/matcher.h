@@ -66,7 +66,7 @@ struct Box {
 
 // The transform that takes the reference onto the query.
 struct Transform {
-  bool mirrored = false;     ///< the query is the reference flipped left-right
+  bool mirrored = false;  ///< the query is the reference flipped left-right
   double rotation_degrees = 0;  ///< counter-clockwise, (-180, 180]
   double scale = 1;          ///< query size / reference size (original pixels)
   bool perspective = false;  ///< significantly non-affine (a photo of a screen)
@@ -81,8 +81,8 @@ struct Match {
   Verdict verdict = Verdict::kNoMatch;
   int inliers = 0;         ///< geometrically consistent keypoint pairs
   int hash_distance = -1;  ///< perceptual-hash bits differing; -1 if not near
-  Box query_box;  ///< where the reference appears in the query
-  Box ref_box;    ///< which part of the reference appears
+  Box query_box;           ///< where the reference appears in the query
+  Box ref_box;             ///< which part of the reference appears
   Transform transform;
 };
 

@@ -33,7 +33,7 @@ struct Reference {
   std::string source;   ///< path relative to the indexed SOURCE, or a name
   std::string sha256;   ///< hex SHA-256 of the encoded bytes
   std::int64_t bytes = 0;
-  int width = 0;   ///< original size, after EXIF orientation
+  int width = 0;  ///< original size, after EXIF orientation
   int height = 0;
   std::string format;
   Labels labels;

@@ -73,13 +73,13 @@ struct AddResult {
 
 struct IndexStats {
   std::int64_t references = 0;
-  std::int64_t descriptors = 0;   ///< vectors in the descriptor index
+  std::int64_t descriptors = 0;          ///< vectors in the descriptor index
   bool descriptor_index_trained = true;  ///< false: IVF awaiting Save()
-  std::int64_t hashes = 0;        ///< vectors in the hash index
+  std::int64_t hashes = 0;               ///< vectors in the hash index
   std::string descriptor_factory;
   int descriptor_version = 0;
-  bool rebuilt_on_open = false;   ///< FAISS files were rebuilt from the db
-  std::int64_t disk_bytes = 0;    ///< all files in the directory
+  bool rebuilt_on_open = false;  ///< FAISS files were rebuilt from the db
+  std::int64_t disk_bytes = 0;   ///< all files in the directory
 };
 
 class ReferenceIndex {

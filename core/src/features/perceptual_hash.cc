@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -31,7 +30,8 @@ Hash256 HashOfReduced(const cv::Mat& reduced) {
   float median = sorted[sorted.size() / 2];
   Hash256 hash{};
   for (int i = 0; i < kBlock * kBlock; ++i) {
-    if (low[i] > median) hash[i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
+    if (low[i] > median)
+      hash[i / 8] |= static_cast<std::uint8_t>(1u << (i % 8));
   }
   return hash;
 }
@@ -51,10 +51,17 @@ cv::Mat Orient(const cv::Mat& m, Orientation o) {
   if (IsMirrored(o)) cv::flip(m, base, 1);
   cv::Mat out;
   switch (RotationDegrees(o)) {
-    case 90: cv::rotate(base, out, cv::ROTATE_90_CLOCKWISE); return out;
-    case 180: cv::rotate(base, out, cv::ROTATE_180); return out;
-    case 270: cv::rotate(base, out, cv::ROTATE_90_COUNTERCLOCKWISE); return out;
-    default: return base.clone();
+    case 90:
+      cv::rotate(base, out, cv::ROTATE_90_CLOCKWISE);
+      return out;
+    case 180:
+      cv::rotate(base, out, cv::ROTATE_180);
+      return out;
+    case 270:
+      cv::rotate(base, out, cv::ROTATE_90_COUNTERCLOCKWISE);
+      return out;
+    default:
+      return base.clone();
   }
 }
 
@@ -79,7 +86,8 @@ std::array<Hash256, kOrientationCount> ComputeHashVariants(const Image& image) {
 
 int HammingDistance(const Hash256& a, const Hash256& b) {
   int distance = 0;
-  for (size_t i = 0; i < a.size(); ++i) distance += std::popcount<unsigned>(a[i] ^ b[i]);
+  for (size_t i = 0; i < a.size(); ++i)
+    distance += std::popcount<unsigned>(a[i] ^ b[i]);
   return distance;
 }
 

@@ -3,7 +3,6 @@
 #include <fstream>
 #include <mutex>
 #include <string_view>
-
 #include <vips/vips8>
 
 #include "absl/strings/str_cat.h"
@@ -46,8 +45,8 @@ void InitVipsOnce() {
     // The core never prints: libvips warnings (a damaged tile, say) would go
     // to stderr; the failure itself comes back as a status.
     g_log_set_handler(
-        "VIPS", static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING |
-                                            G_LOG_LEVEL_MESSAGE),
+        "VIPS",
+        static_cast<GLogLevelFlags>(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE),
         [](const gchar*, GLogLevelFlags, const gchar*, gpointer) {}, nullptr);
   });
 }
@@ -58,8 +57,7 @@ std::string TakeVipsError() {
   while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
     message.pop_back();
   // libvips stacks several lines; the first says what went wrong.
-  if (auto nl = message.find('\n'); nl != std::string::npos)
-    message.resize(nl);
+  if (auto nl = message.find('\n'); nl != std::string::npos) message.resize(nl);
   return message;
 }
 
@@ -96,8 +94,8 @@ absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
         absl::StrCat(name, ": ", bytes.size(), " bytes exceeds the limit of ",
                      options.max_bytes, " bytes"));
   }
-  const char* class_name = vips_foreign_find_load_buffer(bytes.data(),
-                                                       bytes.size());
+  const char* class_name =
+      vips_foreign_find_load_buffer(bytes.data(), bytes.size());
   if (class_name == nullptr) {
     vips_error_clear();
     return absl::InvalidArgumentError(
@@ -115,8 +113,7 @@ absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
       format.resize(pos);
     for (char& c : format) c = static_cast<char>(std::tolower(c));
     return absl::InvalidArgumentError(
-        absl::StrCat(name, ": unsupported image format '", format,
-                     "'"));
+        absl::StrCat(name, ": unsupported image format '", format, "'"));
   }
 
   try {
@@ -133,14 +130,14 @@ absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
     // Too many pixels is a property of the image, not of the request's
     // size: InvalidArgument, so a caller can tell it from an oversized upload.
     if (width > options.max_dimension || height > options.max_dimension) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ": ", width, "x", height, " exceeds the limit of ",
-          options.max_dimension, " pixels a side"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", width, "x", height, " exceeds the limit of ",
+                       options.max_dimension, " pixels a side"));
     }
     if (width * height > options.max_pixels) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ": ", width, "x", height, " is ", width * height,
-          " pixels, over the limit of ", options.max_pixels));
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", width, "x", height, " is ", width * height,
+                       " pixels, over the limit of ", options.max_pixels));
     }
     if (SwapsAxes(header)) std::swap(width, height);
 
@@ -165,8 +162,8 @@ absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
     }
     if (image.has_alpha()) {
       double white = (image.format() == VIPS_FORMAT_USHORT) ? 65535 : 255;
-      image = image.flatten(
-          vips::VImage::option()->set("background", std::vector<double>{white}));
+      image = image.flatten(vips::VImage::option()->set(
+          "background", std::vector<double>{white}));
     }
     if (image.interpretation() != VIPS_INTERPRETATION_sRGB) {
       image = image.colourspace(VIPS_INTERPRETATION_sRGB);
@@ -201,15 +198,15 @@ absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
     }
     g_free(memory);
     if (out.bgr.size() != static_cast<size_t>(out.width) * out.height * 3) {
-      return absl::InternalError(absl::StrCat(name, ": unexpected buffer size"));
+      return absl::InternalError(
+          absl::StrCat(name, ": unexpected buffer size"));
     }
     return out;
   } catch (const vips::VError& e) {
     std::string reason = TakeVipsError();
     if (reason.empty()) reason = e.what();
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": cannot decode ", std::string(loader->format),
-                     ": ", reason));
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": cannot decode ", std::string(loader->format), ": ", reason));
   }
 }
 
@@ -219,12 +216,12 @@ absl::StatusOr<std::vector<std::uint8_t>> ReadFileBytes(
   if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open file"));
   std::int64_t size = in.tellg();
   if (size < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": not a regular file"));
   }
   if (size > max_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(path, ": ", size, " bytes exceeds the limit of ",
-                     max_bytes, " bytes"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        path, ": ", size, " bytes exceeds the limit of ", max_bytes, " bytes"));
   }
   std::vector<std::uint8_t> bytes(static_cast<size_t>(size));
   in.seekg(0);

@@ -1,16 +1,16 @@
 #include "index/descriptor_index.h"
 
-#include <algorithm>
-#include <unordered_map>
-
+#include <faiss/IVFlib.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_factory.h>
-#include <faiss/IVFlib.h>
 #include <faiss/index_io.h>
+
+#include <algorithm>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
@@ -56,9 +56,8 @@ absl::Status DescriptorIndex::Train(const std::vector<float>& descriptors) {
     index_->train(descriptors.size() / kDescriptorDim, descriptors.data());
     return absl::OkStatus();
   } catch (const faiss::FaissException& e) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot train descriptor index '", factory_, "': ",
-                     e.what()));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot train descriptor index '", factory_, "': ", e.what()));
   }
 }
 
@@ -77,7 +76,8 @@ absl::Status DescriptorIndex::Add(std::int64_t ref_id,
     index_->add_with_ids(n, x.data(), ids.data());
     return absl::OkStatus();
   } catch (const faiss::FaissException& e) {
-    return absl::InternalError(absl::StrCat("descriptor index add: ", e.what()));
+    return absl::InternalError(
+        absl::StrCat("descriptor index add: ", e.what()));
   }
 }
 

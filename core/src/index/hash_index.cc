@@ -1,13 +1,13 @@
 #include "index/hash_index.h"
 
-#include <algorithm>
-#include <map>
-
 #include <faiss/IndexBinaryFlat.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/index_io.h>
+
+#include <algorithm>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
@@ -40,8 +40,8 @@ std::vector<HashHit> HashIndex::Search(
     int max_results) const {
   std::vector<HashHit> hits;
   if (index_->ntotal == 0 || max_results <= 0) return hits;
-  const int k = static_cast<int>(std::min<std::int64_t>(max_results,
-                                                        index_->ntotal));
+  const int k =
+      static_cast<int>(std::min<std::int64_t>(max_results, index_->ntotal));
   std::vector<std::uint8_t> queries(kOrientationCount * sizeof(Hash256));
   for (int i = 0; i < kOrientationCount; ++i) {
     std::copy(variants[i].begin(), variants[i].end(),

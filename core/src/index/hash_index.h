@@ -40,8 +40,8 @@ class HashIndex {
   // References within `max_distance` bits of any variant, best first, one hit
   // per reference.
   std::vector<HashHit> Search(
-      const std::array<Hash256, kOrientationCount>& variants,
-      int max_distance, int max_results) const;
+      const std::array<Hash256, kOrientationCount>& variants, int max_distance,
+      int max_results) const;
 
   absl::Status Write(const std::string& path) const;
   static absl::StatusOr<std::unique_ptr<HashIndex>> Read(

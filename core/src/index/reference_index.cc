@@ -3,9 +3,8 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "index/descriptor_index.h"
@@ -55,9 +54,8 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
   try {
     if (j.at("format").get<std::string>() != "spoor-index" ||
         j.at("format_version").get<int>() != kFormatVersion) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(where, ": not a spoor index of format version ",
-                       kFormatVersion));
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, ": not a spoor index of format version ", kFormatVersion));
     }
     const json& d = j.at("descriptor");
     int version = d.at("version").get<int>();
@@ -93,7 +91,8 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
 
 absl::StatusOr<json> ReadManifestJson(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": no index manifest"));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat(path, ": no index manifest"));
   json j = json::parse(in, nullptr, false);
   if (j.is_discarded()) {
     return absl::DataLossError(absl::StrCat(path, ": manifest is not JSON"));
@@ -124,8 +123,8 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
   }
   if (options.features.max_features < 1 ||
       options.features.max_features > kMaxKeypointsPerRef) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_features must be in 1..", kMaxKeypointsPerRef));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_features must be in 1..", kMaxKeypointsPerRef));
   }
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -134,8 +133,9 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
         absl::StrCat(dir, ": cannot create directory: ", ec.message()));
   }
   std::unique_ptr<ReferenceIndex> index(new ReferenceIndex(dir, options));
-  SPOOR_ASSIGN_OR_RETURN(index->store_,
-                         ReferenceStore::Open((fs::path(dir) / kDatabase).string()));
+  SPOOR_ASSIGN_OR_RETURN(
+      index->store_,
+      ReferenceStore::Open((fs::path(dir) / kDatabase).string()));
   index->hashes_ = std::make_unique<HashIndex>();
   SPOOR_ASSIGN_OR_RETURN(index->descriptors_,
                          DescriptorIndex::Create(options.descriptor_factory));
@@ -168,8 +168,8 @@ absl::Status ReferenceIndex::LoadOrRebuild() {
   std::string desc_path = (fs::path(dir_) / kDescriptorFile).string();
   if (fs::exists(hash_path) && fs::exists(desc_path)) {
     auto hashes = HashIndex::Read(hash_path);
-    auto descriptors = DescriptorIndex::Read(desc_path,
-                                             options_.descriptor_factory);
+    auto descriptors =
+        DescriptorIndex::Read(desc_path, options_.descriptor_factory);
     if (hashes.ok() && descriptors.ok() && (*hashes)->size() == count) {
       hashes_ = std::move(*hashes);
       descriptors_ = std::move(*descriptors);
@@ -217,10 +217,9 @@ absl::Status ReferenceIndex::WriteManifestLocked() {
   j["references"] = hashes_->size();
   j["descriptors"] = descriptors_->size();
   std::string text = j.dump(2) + "\n";
-  return WriteFileAtomically((fs::path(dir_) / kManifest).string(),
-                             [&](std::FILE* f) {
-                               std::fwrite(text.data(), 1, text.size(), f);
-                             });
+  return WriteFileAtomically(
+      (fs::path(dir_) / kManifest).string(),
+      [&](std::FILE* f) { std::fwrite(text.data(), 1, text.size(), f); });
 }
 
 absl::Status ReferenceIndex::Save() {
@@ -346,8 +345,9 @@ absl::Status ReferenceIndex::Verify() const {
     if (!problem.ok()) return;
     if (s.features.descriptors.size() !=
         static_cast<size_t>(s.features.size()) * kDescriptorDim) {
-      problem = absl::DataLossError(absl::StrCat(
-          "reference ", s.reference.id, ": keypoint and descriptor counts differ"));
+      problem = absl::DataLossError(
+          absl::StrCat("reference ", s.reference.id,
+                       ": keypoint and descriptor counts differ"));
     }
     // The hash index must return this reference for its own stored hash.
     std::array<Hash256, kOrientationCount> variants;
@@ -362,14 +362,14 @@ absl::Status ReferenceIndex::Verify() const {
   }));
   SPOOR_RETURN_IF_ERROR(problem);
   if (hashes_->size() != static_cast<std::int64_t>(ids.size())) {
-    return absl::DataLossError(absl::StrCat(
-        "hash index holds ", hashes_->size(), " entries, database ",
-        ids.size(), " references"));
+    return absl::DataLossError(
+        absl::StrCat("hash index holds ", hashes_->size(),
+                     " entries, database ", ids.size(), " references"));
   }
   if (!descriptors_->needs_training() && descriptors_->size() != keypoints) {
-    return absl::DataLossError(absl::StrCat(
-        "descriptor index holds ", descriptors_->size(),
-        " vectors, database ", keypoints, " keypoints"));
+    return absl::DataLossError(
+        absl::StrCat("descriptor index holds ", descriptors_->size(),
+                     " vectors, database ", keypoints, " keypoints"));
   }
   std::string manifest_path = (fs::path(dir_) / kManifest).string();
   SPOOR_ASSIGN_OR_RETURN(json manifest, ReadManifestJson(manifest_path));

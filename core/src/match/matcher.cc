@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <map>
-
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -77,7 +76,8 @@ Box ToBox(const std::vector<cv::Point2d>& points, int width, int height) {
   x1 = std::clamp(x1, 0.0, static_cast<double>(width));
   y0 = std::clamp(y0, 0.0, static_cast<double>(height));
   y1 = std::clamp(y1, 0.0, static_cast<double>(height));
-  return Box{static_cast<int>(std::lround(x0)), static_cast<int>(std::lround(y0)),
+  return Box{static_cast<int>(std::lround(x0)),
+             static_cast<int>(std::lround(y0)),
              static_cast<int>(std::lround(x1 - x0)),
              static_cast<int>(std::lround(y1 - y0))};
 }
@@ -118,9 +118,9 @@ bool Evaluate(const Pass& pass, const Verification& v,
     full = flip * h_orig;
   }
   match.inliers = v.inliers;
-  match.query_box = ToBox(Project(full, ref.reference.width,
-                                  ref.reference.height),
-                          query_w, query_h);
+  match.query_box =
+      ToBox(Project(full, ref.reference.width, ref.reference.height), query_w,
+            query_h);
   match.ref_box = ToBox(Project(full.inv(), query_w, query_h),
                         ref.reference.width, ref.reference.height);
 
@@ -156,10 +156,14 @@ bool Evaluate(const Pass& pass, const Verification& v,
 
 const char* VerdictName(Verdict v) {
   switch (v) {
-    case Verdict::kExact: return "exact";
-    case Verdict::kModifiedCopy: return "modified_copy";
-    case Verdict::kSameItem: return "same_item";
-    case Verdict::kNoMatch: break;
+    case Verdict::kExact:
+      return "exact";
+    case Verdict::kModifiedCopy:
+      return "modified_copy";
+    case Verdict::kSameItem:
+      return "same_item";
+    case Verdict::kNoMatch:
+      break;
   }
   return "no_match";
 }

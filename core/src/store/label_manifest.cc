@@ -2,9 +2,8 @@
 
 #include <fstream>
 #include <map>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -81,7 +80,8 @@ absl::StatusOr<std::vector<ManifestEntry>> ReadCsv(const std::string& path,
   if (!ReadCsvRecord(in, header, line)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": empty manifest"));
   }
-  for (auto& h : header) h = absl::AsciiStrToLower(absl::StripAsciiWhitespace(h));
+  for (auto& h : header)
+    h = absl::AsciiStrToLower(absl::StripAsciiWhitespace(h));
   std::vector<ManifestEntry> entries;
   ManifestEntry probe;
   for (const auto& h : header) {
@@ -102,7 +102,8 @@ absl::StatusOr<std::vector<ManifestEntry>> ReadCsv(const std::string& path,
     }
     ManifestEntry entry;
     for (size_t i = 0; i < header.size(); ++i) {
-      SetField(entry, header[i], std::string(absl::StripAsciiWhitespace(fields[i])));
+      SetField(entry, header[i],
+               std::string(absl::StripAsciiWhitespace(fields[i])));
     }
     if (entry.file.empty()) {
       return absl::InvalidArgumentError(

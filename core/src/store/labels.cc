@@ -1,7 +1,7 @@
+#include <openssl/evp.h>
+
 #include <array>
 #include <string_view>
-
-#include <openssl/evp.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -10,8 +10,8 @@
 namespace spoor {
 namespace {
 constexpr std::array<const char*, 8> kItemTypes = {
-    "live_animal", "ivory", "horn", "skin", "scales", "shell", "feathers",
-    "other"};
+    "live_animal", "ivory", "horn",     "skin",
+    "scales",      "shell", "feathers", "other"};
 constexpr std::array<const char*, 3> kAppendices = {"I", "II", "III"};
 
 template <size_t N>
@@ -26,8 +26,8 @@ bool OneOf(const std::string& value,
 absl::Status ValidateLabels(const Labels& labels) {
   if (!labels.item_type.empty() && !OneOf(labels.item_type, kItemTypes)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("item_type '", labels.item_type, "' is not one of: ",
-                     absl::StrJoin(kItemTypes, ", ")));
+        absl::StrCat("item_type '", labels.item_type,
+                     "' is not one of: ", absl::StrJoin(kItemTypes, ", ")));
   }
   if (!labels.cites_appendix.empty() &&
       !OneOf(labels.cites_appendix, kAppendices)) {
@@ -39,9 +39,13 @@ absl::Status ValidateLabels(const Labels& labels) {
 }
 
 absl::Status ValidateLabelFilter(const LabelFilter& filter) {
-  static constexpr std::array<const char*, 7> kFields = {
-      "species_scientific", "species_common", "item_type", "cites_appendix",
-      "source", "case_ref", "licence"};
+  static constexpr std::array<const char*, 7> kFields = {"species_scientific",
+                                                         "species_common",
+                                                         "item_type",
+                                                         "cites_appendix",
+                                                         "source",
+                                                         "case_ref",
+                                                         "licence"};
   if (filter.field.empty() || OneOf(filter.field, kFields)) {
     return absl::OkStatus();
   }

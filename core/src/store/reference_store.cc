@@ -1,8 +1,8 @@
 #include "store/reference_store.h"
 
-#include <cstring>
-
 #include <SQLiteCpp/SQLiteCpp.h>
+
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -71,7 +71,8 @@ template <typename T>
 void ReadBlob(const SQLite::Column& column, std::vector<T>& out) {
   size_t bytes = static_cast<size_t>(column.getBytes());
   out.resize(bytes / sizeof(T));
-  if (bytes > 0) std::memcpy(out.data(), column.getBlob(), out.size() * sizeof(T));
+  if (bytes > 0)
+    std::memcpy(out.data(), column.getBlob(), out.size() * sizeof(T));
 }
 
 // Columns: ref_id, phash, width, height, keypoints, descriptors, then the
@@ -89,8 +90,8 @@ StoredReference ReadStored(SQLite::Statement& q) {
 }
 
 absl::Status FromSqlite(const std::exception& e, const char* what) {
-  return absl::InternalError(absl::StrCat("reference database: ", what, ": ",
-                                          e.what()));
+  return absl::InternalError(
+      absl::StrCat("reference database: ", what, ": ", e.what()));
 }
 
 }  // namespace
@@ -156,9 +157,10 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
     ins.exec();
     std::int64_t id = db_->getLastInsertRowid();
     const LocalFeatures& f = stored.features;
-    SQLite::Statement feat(*db_,
-                           "INSERT INTO features (ref_id, phash, width, height, "
-                           "keypoints, descriptors) VALUES (?,?,?,?,?,?)");
+    SQLite::Statement feat(
+        *db_,
+        "INSERT INTO features (ref_id, phash, width, height, "
+        "keypoints, descriptors) VALUES (?,?,?,?,?,?)");
     feat.bind(1, static_cast<int64_t>(id));
     feat.bind(2, stored.hash.data(), static_cast<int>(stored.hash.size()));
     feat.bind(3, f.width);
@@ -191,8 +193,8 @@ absl::Status ReferenceStore::Remove(std::int64_t id) {
 absl::StatusOr<Reference> ReferenceStore::Get(std::int64_t id) {
   std::lock_guard lock(mu_);
   try {
-    SQLite::Statement q(*db_, absl::StrCat("SELECT ", kRefColumns,
-                                           " FROM refs WHERE id = ?"));
+    SQLite::Statement q(
+        *db_, absl::StrCat("SELECT ", kRefColumns, " FROM refs WHERE id = ?"));
     q.bind(1, static_cast<int64_t>(id));
     if (!q.executeStep()) {
       return absl::NotFoundError(absl::StrCat("no reference with id ", id));
@@ -232,14 +234,16 @@ absl::StatusOr<std::vector<Reference>> ReferenceStore::List(
     if (!ValidateLabelFilter(filter).ok()) {
       return absl::InvalidArgumentError("bad label filter");
     }
-    where = " AND " + (filter.field == "source" ? std::string("label_source")
-                                                 : filter.field) + " = ?";
+    where = " AND " +
+            (filter.field == "source" ? std::string("label_source")
+                                      : filter.field) +
+            " = ?";
   }
   std::lock_guard lock(mu_);
   try {
-    SQLite::Statement q(*db_, absl::StrCat("SELECT ", kRefColumns,
-                                           " FROM refs WHERE id > ?", where,
-                                           " ORDER BY id LIMIT ?"));
+    SQLite::Statement q(
+        *db_, absl::StrCat("SELECT ", kRefColumns, " FROM refs WHERE id > ?",
+                           where, " ORDER BY id LIMIT ?"));
     int arg = 1;
     q.bind(arg++, static_cast<int64_t>(after_id));
     if (!where.empty()) q.bind(arg++, filter.value);
@@ -273,8 +277,9 @@ absl::Status ReferenceStore::ForEach(
                            "r.id ORDER BY r.id"));
     while (q.executeStep()) {
       if (q.getColumn(0).isNull()) {
-        return absl::DataLossError(absl::StrCat(
-            "reference ", q.getColumn(6).getInt64(), " has no stored features"));
+        return absl::DataLossError(absl::StrCat("reference ",
+                                                q.getColumn(6).getInt64(),
+                                                " has no stored features"));
       }
       StoredReference s = ReadStored(q);
       s.reference = ReadReference(q, 6);

@@ -1,11 +1,11 @@
 #include "util/atomic_file.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -24,7 +24,8 @@ absl::Status WriteFileAtomically(const std::string& path,
   } catch (const std::exception& e) {
     std::fclose(file);
     std::remove(tmp.c_str());
-    return absl::InternalError(absl::StrCat(path, ": write failed: ", e.what()));
+    return absl::InternalError(
+        absl::StrCat(path, ": write failed: ", e.what()));
   }
   bool ok = std::fflush(file) == 0 && ::fsync(fileno(file)) == 0;
   ok = (std::fclose(file) == 0) && ok;

@@ -8,9 +8,9 @@
 #define SPOOR_CONCAT_INNER_(a, b) a##b
 #define SPOOR_CONCAT_(a, b) SPOOR_CONCAT_INNER_(a, b)
 
-#define SPOOR_RETURN_IF_ERROR(expr)              \
-  do {                                           \
-    ::absl::Status spoor_status_ = (expr);       \
+#define SPOOR_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status spoor_status_ = (expr);         \
     if (!spoor_status_.ok()) return spoor_status_; \
   } while (0)
 
