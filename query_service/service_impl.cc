@@ -93,10 +93,15 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
                                   Body&& body) {
   auto start = Clock::now();
   Call call;
+  // A caller's own request id is kept when it is short and plain, so it
+  // cannot forge log lines.
   std::string given = Metadata(ctx, "x-request-id");
-  call.request_id = !given.empty() && given.size() <= 64
-                        ? given
-                        : absl::StrCat("r", next_request_++);
+  bool plain =
+      !given.empty() && given.size() <= 64 &&
+      given.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyz"
+          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string::npos;
+  call.request_id = plain ? given : absl::StrCat("r", next_request_++);
   call.principal = "-";
   // The client's deadline, moved onto the steady clock.
   auto remaining = ctx->deadline() - std::chrono::system_clock::now();

@@ -177,6 +177,19 @@ TEST_F(ServiceTest, MatchReturnsTheReferenceWithEvidence) {
   EXPECT_FALSE(resp.request_id().empty());
   EXPECT_TRUE(m.reference().has_create_time());
 
+  // A caller's plain request id is echoed; anything else is replaced.
+  for (const auto& [id, kept] : std::vector<std::pair<std::string, bool>>{
+           {"ad-8812.retry_2", true}, {"bad id;x", false}}) {
+    v1::MatchRequest req;
+    req.set_image(image);
+    v1::MatchResponse r;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kPlatformKey);
+    ctx.AddMetadata("x-request-id", id);
+    ASSERT_TRUE(stub_->Match(&ctx, req, &r).ok());
+    EXPECT_EQ(r.request_id() == id, kept) << r.request_id();
+  }
+
   v1::MatchResponse bare;
   ASSERT_TRUE(Match(image, &bare, kPlatformKey, /*evidence=*/false).ok());
   ASSERT_GE(bare.matches_size(), 1);
