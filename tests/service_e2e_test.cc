@@ -466,6 +466,7 @@ TEST_F(ServiceTest, StreamMatchAnswersInOrderWithCorrelationIds) {
     EXPECT_EQ(answers[i].correlation_id(), items[i].first);
   }
   ASSERT_TRUE(answers[0].has_response());
+  ASSERT_GE(answers[0].response().matches_size(), 1);
   EXPECT_EQ(answers[0].response().matches(0).reference().source(), "box.png");
   ASSERT_TRUE(answers[1].has_error());
   EXPECT_EQ(answers[1].error().code(), grpc::INVALID_ARGUMENT);
@@ -473,6 +474,7 @@ TEST_F(ServiceTest, StreamMatchAnswersInOrderWithCorrelationIds) {
             std::string::npos);
   EXPECT_EQ(answers[2].response().matches_size(), 2);
   EXPECT_EQ(answers[3].response().matches_size(), 0);
+  ASSERT_GE(answers[4].response().matches_size(), 1);
   EXPECT_EQ(answers[4].response().matches(0).reference().source(), "graf1.jpg");
 }
 
@@ -659,17 +661,27 @@ TEST_F(ServiceTest, HealthReflectionAndMetrics) {
 }
 
 TEST_F(ServiceTest, GracefulShutdownFinishesInFlightCalls) {
+  config_.workers = 1;
   StartServer();
-  grpc::Status in_flight;
-  v1::MatchResponse resp;
-  std::thread call([&] {
-    in_flight = Match(Bytes(ads("ad_box_rephotographed.png")), &resp);
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Two calls on one worker: once one of them waits in the queue, both are
+  // in flight on the server, and shutdown must let both finish.
+  std::string image = Bytes(ads("ad_box_rephotographed.png"));
+  grpc::Status in_flight[2];
+  v1::MatchResponse resp[2];
+  std::vector<std::thread> calls;
+  for (int i = 0; i < 2; ++i)
+    calls.emplace_back([&, i] { in_flight[i] = Match(image, &resp[i]); });
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (Stats().queue_depth() < 1 &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   server_->Shutdown(std::chrono::seconds(10));
-  call.join();
-  EXPECT_TRUE(in_flight.ok()) << in_flight.error_message();
-  EXPECT_EQ(resp.matches(0).reference().source(), "box.png");
+  for (auto& t : calls) t.join();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_TRUE(in_flight[i].ok()) << in_flight[i].error_message();
+    ASSERT_GE(resp[i].matches_size(), 1);
+    EXPECT_EQ(resp[i].matches(0).reference().source(), "box.png");
+  }
 }
 
 // Self-signed certificate for "localhost", made with the openssl program.
