@@ -154,11 +154,6 @@ json MatchJson(const Match& m) {
           {"labels", LabelsJson(m.reference.labels)}};
 }
 
-absl::StatusOr<std::unique_ptr<ReferenceIndex>> OpenIndex(
-    const std::string& dir) {
-  return ReferenceIndex::Open(dir);
-}
-
 int RunBuild(const std::string& dir, const std::string& source,
              const IndexOptions& options, int jobs) {
   auto files = CollectSources(source);
@@ -253,7 +248,7 @@ int RunAdd(const std::string& dir, const std::vector<std::string>& images,
            const Labels& labels) {
   if (auto s = ValidateLabels(labels); !s.ok())
     return Fail(kExitUsage, std::string(s.message()));
-  auto index = OpenIndex(dir);
+  auto index = ReferenceIndex::Open(dir);
   if (!index.ok())
     return Fail(kExitIndexError, std::string(index.status().message()));
   int code = kExitOk;
@@ -275,7 +270,7 @@ int RunAdd(const std::string& dir, const std::vector<std::string>& images,
 }
 
 int RunRemove(const std::string& dir, const std::vector<std::int64_t>& ids) {
-  auto index = OpenIndex(dir);
+  auto index = ReferenceIndex::Open(dir);
   if (!index.ok())
     return Fail(kExitIndexError, std::string(index.status().message()));
   for (std::int64_t id : ids) {
@@ -292,7 +287,7 @@ int RunRemove(const std::string& dir, const std::vector<std::int64_t>& ids) {
 }
 
 int RunList(const std::string& dir, bool as_json) {
-  auto index = OpenIndex(dir);
+  auto index = ReferenceIndex::Open(dir);
   if (!index.ok())
     return Fail(kExitIndexError, std::string(index.status().message()));
   std::int64_t after = 0;
@@ -316,7 +311,7 @@ int RunList(const std::string& dir, bool as_json) {
 }
 
 int RunStats(const std::string& dir, bool as_json) {
-  auto index = OpenIndex(dir);
+  auto index = ReferenceIndex::Open(dir);
   if (!index.ok())
     return Fail(kExitIndexError, std::string(index.status().message()));
   IndexStats s = (*index)->Stats();
@@ -337,7 +332,7 @@ int RunStats(const std::string& dir, bool as_json) {
 }
 
 int RunVerify(const std::string& dir) {
-  auto index = OpenIndex(dir);
+  auto index = ReferenceIndex::Open(dir);
   if (!index.ok())
     return Fail(kExitIndexError, std::string(index.status().message()));
   if (auto s = (*index)->Verify(); !s.ok())
@@ -350,7 +345,7 @@ int RunVerify(const std::string& dir) {
 
 int RunQuery(const std::string& dir, const std::vector<std::string>& images,
              const MatchOptions& options, bool as_json) {
-  auto index = OpenIndex(dir);
+  auto index = ReferenceIndex::Open(dir);
   if (!index.ok())
     return Fail(kExitIndexError, std::string(index.status().message()));
   Matcher matcher(**index);

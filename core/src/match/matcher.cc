@@ -208,6 +208,9 @@ absl::StatusOr<MatchResult> Matcher::MatchImage(
   vote.min_votes = options.min_votes;
 
   std::map<std::int64_t, spoor::Match> best;  // by reference id
+  // References read from the database, kept for the mirror pass, which
+  // usually verifies the same candidates again.
+  std::map<std::int64_t, StoredReference> loaded;
   // Returns false when stopped.
   auto run_pass = [&](Pass& pass) {
     if (stopped()) return false;
@@ -231,8 +234,13 @@ absl::StatusOr<MatchResult> Matcher::MatchImage(
     s = Clock::now();
     for (std::int64_t id : candidates) {
       if (stopped()) return false;
-      auto stored = index_.Load(id);
-      if (!stored.ok()) continue;  // removed since the search: skip it
+      auto cached = loaded.find(id);
+      if (cached == loaded.end()) {
+        auto read = index_.Load(id);
+        if (!read.ok()) continue;  // removed since the search: skip it
+        cached = loaded.emplace(id, std::move(*read)).first;
+      }
+      const StoredReference* stored = &cached->second;
       Verification v = VerifyGeometry(pass.features, stored->features, {});
       spoor::Match m;
       m.reference = stored->reference;

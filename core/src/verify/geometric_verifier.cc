@@ -19,11 +19,6 @@ cv::Mat AsFloatMat(const LocalFeatures& f) {
   return m;
 }
 
-std::array<float, 4> BoxOf(const std::vector<cv::Point2f>& points) {
-  cv::Rect2f r = cv::boundingRect(points);
-  return {r.x, r.y, r.width, r.height};
-}
-
 // A homography fitted to a few chance matches folds, mirrors or collapses the
 // reference; a real copy maps it to a convex quadrilateral of sane size.
 bool IsPlausible(const cv::Mat& h, const LocalFeatures& ref) {
@@ -76,18 +71,10 @@ Verification VerifyGeometry(const LocalFeatures& query,
                                  std::max(1.0, threshold), mask, 2000, 0.999);
   if (!IsPlausible(h, reference)) return out;
 
-  std::vector<cv::Point2f> q_in, r_in;
-  for (int i = 0; i < mask.rows; ++i) {
-    if (mask.at<uchar>(i)) {
-      q_in.push_back(q_points[i]);
-      r_in.push_back(r_points[i]);
-    }
-  }
-  if (q_in.size() < 4) return out;
-  out.inliers = static_cast<int>(q_in.size());
+  int inliers = cv::countNonZero(mask);
+  if (inliers < 4) return out;
+  out.inliers = inliers;
   for (int i = 0; i < 9; ++i) out.homography[i] = h.at<double>(i / 3, i % 3);
-  out.query_inlier_box = BoxOf(q_in);
-  out.ref_inlier_box = BoxOf(r_in);
   return out;
 }
 

@@ -29,9 +29,6 @@ struct Verification {
   // Row-major 3x3 map from reference feature coordinates to query feature
   // coordinates. Valid when inliers > 0.
   std::array<double, 9> homography{};
-  // Bounding boxes of the inlier keypoints, feature coordinates: x, y, w, h.
-  std::array<float, 4> query_inlier_box{};
-  std::array<float, 4> ref_inlier_box{};
 };
 
 Verification VerifyGeometry(const LocalFeatures& query,
