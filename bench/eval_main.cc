@@ -29,6 +29,7 @@
 #include <sstream>
 #include <thread>
 
+#include "bench_util.h"
 #include "query_service/server.h"
 #include "spoor/image.h"
 #include "spoor/matcher.h"
@@ -253,17 +254,11 @@ int main(int argc, char** argv) {
     }
     std::vector<std::optional<spoor::PreparedReference>> prepared(
         ref_names.size());
-    std::atomic<size_t> next{0};
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency());
-         ++t)
-      pool.emplace_back([&] {
-        for (size_t i; (i = next++) < ref_names.size();) {
+    spoor::bench::ParallelFor(
+        ref_names.size(), spoor::bench::Cores(), [&](size_t i) {
           auto p = (*index)->Prepare(ref_bytes[i], ref_names[i], {});
           if (p.ok()) prepared[i] = std::move(*p);
-        }
-      });
-    for (auto& t : pool) t.join();
+        });
     for (auto& p : prepared)
       if (p) (void)(*index)->Insert(std::move(*p));
     (void)(*index)->Save();

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bench_util.h"
 #include "query_service/server.h"
 #include "spoor/image.h"
 #include "spoor/matcher.h"
@@ -40,13 +41,6 @@ std::vector<std::string> ReadImages(const std::string& dir) {
     if (bytes.ok()) out.emplace_back(bytes->begin(), bytes->end());
   }
   return out;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1,
-                    static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
 struct Level {
@@ -115,24 +109,15 @@ int main(int argc, char** argv) {
       return 1;
     }
     spoor::Matcher matcher(**index);
-    int threads =
-        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    std::atomic<long> next{0};
-    auto start = Clock::now();
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&] {
-        for (long i; (i = next++) < requests;) {
+    double seconds = spoor::bench::ParallelFor(
+        requests, spoor::bench::Cores(), [&](size_t i) {
           const std::string& img = images[i % images.size()];
           (void)matcher.Match(
               std::span(reinterpret_cast<const std::uint8_t*>(img.data()),
                         img.size()),
               spoor::MatchOptions{});
-        }
-      });
-    for (auto& t : pool) t.join();
-    inprocess_rate =
-        requests / std::chrono::duration<double>(Clock::now() - start).count();
+        });
+    inprocess_rate = requests / seconds;
   }
 
   spoor::service::ServiceConfig config;
@@ -197,9 +182,10 @@ int main(int argc, char** argv) {
     level.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     double rate = level.done / level.seconds;
     std::printf("%8d %10ld %12.2f %8.1f %8.1f %8.1f %7ld %12.3f\n", clients,
-                level.done, rate, Percentile(level.latency_ms, 0.5),
-                Percentile(level.latency_ms, 0.95),
-                Percentile(level.latency_ms, 0.99), level.errors,
+                level.done, rate,
+                spoor::bench::Percentile(level.latency_ms, 0.5),
+                spoor::bench::Percentile(level.latency_ms, 0.95),
+                spoor::bench::Percentile(level.latency_ms, 0.99), level.errors,
                 rate / inprocess_rate);
   }
   (*server)->Shutdown(std::chrono::seconds(5));

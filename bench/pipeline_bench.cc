@@ -22,6 +22,7 @@
 #include <set>
 #include <thread>
 
+#include "bench_util.h"
 #include "spoor/image.h"
 #include "spoor/matcher.h"
 #include "spoor/reference_index.h"
@@ -52,26 +53,6 @@ std::vector<Input> Collect(const std::vector<std::string>& dirs) {
     }
   }
   return out;
-}
-
-// Runs fn(i) for i in [0, n) on `threads` threads; returns seconds.
-double Parallel(size_t n, int threads, const std::function<void(size_t)>& fn) {
-  std::atomic<size_t> next{0};
-  auto start = Clock::now();
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&] {
-      for (size_t i; (i = next++) < n;) fn(i);
-    });
-  for (auto& t : pool) t.join();
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1,
-                    static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
 }  // namespace
@@ -150,17 +131,21 @@ int main(int argc, char** argv) {
 
   // Decode-only baseline over the references, then over the queries.
   std::atomic<long> decoded{0};
-  double decode_refs_s = Parallel(refs.size(), threads, [&](size_t i) {
-    if (spoor::DecodeImage(refs[i].bytes, options.decode, refs[i].name).ok())
-      ++decoded;
-  });
+  double decode_refs_s =
+      spoor::bench::ParallelFor(refs.size(), threads, [&](size_t i) {
+        if (spoor::DecodeImage(refs[i].bytes, options.decode, refs[i].name)
+                .ok())
+          ++decoded;
+      });
 
   // Indexing: parallel decode + describe, serial insert (as spoor-indexer).
   std::vector<std::optional<spoor::PreparedReference>> prepared(refs.size());
-  double prepare_s = Parallel(refs.size(), threads, [&](size_t i) {
-    auto p = (*index)->Prepare(refs[i].bytes, refs[i].name, spoor::Labels{});
-    if (p.ok()) prepared[i] = std::move(*p);
-  });
+  double prepare_s =
+      spoor::bench::ParallelFor(refs.size(), threads, [&](size_t i) {
+        auto p =
+            (*index)->Prepare(refs[i].bytes, refs[i].name, spoor::Labels{});
+        if (p.ok()) prepared[i] = std::move(*p);
+      });
   auto insert_start = Clock::now();
   for (auto& p : prepared)
     if (p) (void)(*index)->Insert(std::move(*p));
@@ -173,15 +158,17 @@ int main(int argc, char** argv) {
       std::chrono::duration<double>(Clock::now() - insert_start).count();
   double index_s = prepare_s + insert_s;
 
-  double decode_queries_s = Parallel(queries.size(), threads, [&](size_t i) {
-    (void)spoor::DecodeImage(queries[i].bytes, options.decode, queries[i].name);
-  });
+  double decode_queries_s =
+      spoor::bench::ParallelFor(queries.size(), threads, [&](size_t i) {
+        (void)spoor::DecodeImage(queries[i].bytes, options.decode,
+                                 queries[i].name);
+      });
 
   spoor::Matcher matcher(**index);
   size_t total = queries.size() * repeat;
   std::vector<double> latency_ms(total);
   std::atomic<long> matched{0};
-  double query_s = Parallel(total, threads, [&](size_t i) {
+  double query_s = spoor::bench::ParallelFor(total, threads, [&](size_t i) {
     const Input& q = queries[i % queries.size()];
     auto start = Clock::now();
     auto r = matcher.Match(q.bytes, spoor::MatchOptions{}, q.name);
@@ -212,8 +199,9 @@ int main(int argc, char** argv) {
               query_rate / decode_query_rate);
   std::printf(
       "query latency ms: p50 %.1f  p95 %.1f  p99 %.1f  (%ld of %zu matched)\n",
-      Percentile(latency_ms, 0.5), Percentile(latency_ms, 0.95),
-      Percentile(latency_ms, 0.99), matched.load(), total);
+      spoor::bench::Percentile(latency_ms, 0.5),
+      spoor::bench::Percentile(latency_ms, 0.95),
+      spoor::bench::Percentile(latency_ms, 0.99), matched.load(), total);
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   std::printf(
