@@ -102,6 +102,9 @@ TEST_F(MatchE2ETest, TinyThumbnailStillMatchesWithWholeFrameEvidence) {
   cv::Mat tiny = testing::Downscale(Reference("elephant.jpg"), 0.06);
   Match m = ExpectFirst(testing::EncodeJpeg(tiny, 90), "elephant.jpg");
   EXPECT_GT(m.query_box.width, 0);
+  RecordProperty("inliers", m.inliers);
+  RecordProperty("hash_distance", m.hash_distance);
+  RecordProperty("score", std::to_string(m.score));
   if (m.inliers == 0) {  // found by the hash alone: the evidence is the frame
     EXPECT_EQ(m.query_box, (Box{0, 0, tiny.cols, tiny.rows}));
     EXPECT_LE(m.hash_distance, 20);
@@ -256,6 +259,8 @@ TEST_F(MatchE2ETest, SameCutOutOnAnotherBackgroundIsTheSameItem) {
       testing::Wallpaper("Grey", cv::Size(900, 700)), 0.6, 0.4, 0.55, 8, 0.85);
   Match m = ExpectFirst(testing::EncodeJpeg(scene, 85), "elephant.jpg");
   EXPECT_EQ(m.verdict, Verdict::kSameItem);
+  RecordProperty("inliers", m.inliers);
+  RecordProperty("score", std::to_string(m.score));
 }
 
 TEST_F(MatchE2ETest, BoxFoundInBoxInScene) {
@@ -346,6 +351,7 @@ TEST_F(MatchE2ETest, FiftyUnrelatedPhotosMatchNothing) {
   EXPECT_EQ(false_matches, 0);
   EXPECT_LT(worst, kDefaultMinScore);
   RecordProperty("highest_unrelated_score", std::to_string(worst));
+  RecordProperty("unrelated_photos", static_cast<int>(photos.size()));
 }
 
 TEST_F(MatchE2ETest, MinScoreZeroListsCandidatesBelowTheThreshold) {
