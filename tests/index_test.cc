@@ -3,7 +3,10 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "features/vlad.h"
+#include "index/global_index.h"
 #include "spoor/reference_index.h"
+#include "store/reference_store.h"
 #include "test_util.h"
 
 namespace spoor {
@@ -233,6 +236,175 @@ TEST_F(ReferenceIndexTest, BadImageLeavesTheIndexUntouched) {
   EXPECT_EQ(mislabelled.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(index->Stats().references, 1);
   ASSERT_OK(index->Verify());
+}
+
+// The global tier alone, as for indexes too large for voting.
+IndexOptions GlobalOnly(const std::string& factory = "Flat") {
+  IndexOptions options;
+  options.descriptor_factory = "none";
+  options.global_factory = factory;
+  return options;
+}
+
+// The global tier's references for the centre 60 % of `photo`, best first.
+std::vector<GlobalHit> HitsForCrop(const ReferenceIndex& index,
+                                   const std::string& photo) {
+  cv::Mat crop = testing::Crop(
+      testing::LoadBgr(testing::kOpenCvData + "/" + photo), 0.2, 0.2, 0.8, 0.8);
+  auto prepared = index.Prepare(testing::EncodeJpeg(crop, 85), "crop", {});
+  EXPECT_TRUE(prepared.ok()) << prepared.status();
+  return index.SearchGlobal(prepared->features, 16, 4);
+}
+
+GlobalHit BestForCrop(const ReferenceIndex& index, const std::string& photo) {
+  auto hits = HitsForCrop(index, photo);
+  return hits.empty() ? GlobalHit{-1, 0} : hits.front();
+}
+
+const std::vector<std::string> kFour = {"baboon.jpg", "fruits.jpg",
+                                        "building.jpg", "messi5.jpg"};
+
+TEST_F(ReferenceIndexTest, GlobalTierLearnsItsCodebookAtSaveAndFindsCrops) {
+  auto index = ReferenceIndex::Create(dir(), GlobalOnly());
+  ASSERT_OK(index);
+  for (const auto& p : kFour) ASSERT_OK((*index)->Add(Photo(p), p, Labels{}));
+  // No codebook before the first Save(): the tier finds nothing yet.
+  EXPECT_FALSE((*index)->Stats().global_index_trained);
+  EXPECT_EQ((*index)->Stats().global_vectors, 0);
+  EXPECT_EQ(BestForCrop(**index, "fruits.jpg").ref_id, -1);
+  ASSERT_OK((*index)->Save());
+  IndexStats s = (*index)->Stats();
+  EXPECT_TRUE(s.global_index_trained);
+  EXPECT_EQ(s.descriptors, 0);  // no voting tier
+  EXPECT_GE(s.global_vectors, 4);
+  EXPECT_LE(s.global_vectors, 4 * kReferenceRegions);
+  EXPECT_GT(s.global_index_bytes, s.global_vectors * kGlobalDim * 4);
+  EXPECT_EQ(s.descriptor_index_bytes, 0);
+  for (size_t i = 0; i < kFour.size(); ++i) {
+    auto hits = HitsForCrop(**index, kFour[i]);
+    ASSERT_GE(hits.size(), 2u) << kFour[i];
+    EXPECT_EQ(hits[0].ref_id, static_cast<std::int64_t>(i) + 1) << kFour[i];
+    // The crop's own photo stands clear of the other three.
+    EXPECT_GT(hits[0].similarity, hits[1].similarity + 0.1) << kFour[i];
+    RecordProperty(kFour[i] + "_similarity",
+                   std::to_string(hits[0].similarity));
+    RecordProperty(kFour[i] + "_runner_up", std::to_string(hits[1].similarity));
+  }
+  ASSERT_OK((*index)->Verify());
+}
+
+TEST_F(ReferenceIndexTest, GlobalTierKeepsItsCodebookWhenRebuilt) {
+  GlobalHit before;
+  {
+    auto index = CreateWith(kFour, GlobalOnly());
+    before = BestForCrop(*index, "building.jpg");
+    ASSERT_EQ(before.ref_id, 3);
+  }
+  {
+    auto index = ReferenceIndex::Open(dir());
+    ASSERT_OK(index);
+    EXPECT_FALSE((*index)->Stats().rebuilt_on_open);
+    GlobalHit reopened = BestForCrop(**index, "building.jpg");
+    EXPECT_EQ(reopened.ref_id, 3);
+    EXPECT_FLOAT_EQ(reopened.similarity, before.similarity);
+  }
+  // The vectors are derived: lost, they are described again with the same
+  // codebook and give the same similarity.
+  fs::remove(dir() + "/global.faiss");
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  GlobalHit rebuilt = BestForCrop(**index, "building.jpg");
+  EXPECT_EQ(rebuilt.ref_id, 3);
+  EXPECT_FLOAT_EQ(rebuilt.similarity, before.similarity);
+  ASSERT_OK((*index)->Verify());
+}
+
+TEST_F(ReferenceIndexTest, LostCodebookIsLearntAgainFromTheDatabase) {
+  { CreateWith(kFour, GlobalOnly()); }
+  std::ofstream(dir() + "/vocabulary.faiss", std::ios::trunc) << "garbage";
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  EXPECT_TRUE((*index)->Stats().global_index_trained);
+  EXPECT_EQ(BestForCrop(**index, "messi5.jpg").ref_id, 4);
+  ASSERT_OK((*index)->Verify());
+}
+
+TEST_F(ReferenceIndexTest, CodebookIsLearntAgainWhenTheIndexGrowsFourfold) {
+  auto manifest = [&] {
+    std::ifstream in(dir() + "/manifest.json");
+    return nlohmann::json::parse(in);
+  };
+  auto index = CreateWith({"baboon.jpg"}, GlobalOnly());
+  EXPECT_EQ(manifest()["codebook_references"], 1);
+  for (const auto& p : {"fruits.jpg", "building.jpg"})
+    ASSERT_OK(index->Add(Photo(p), p, Labels{}));
+  ASSERT_OK(index->Save());
+  EXPECT_EQ(manifest()["codebook_references"], 1);  // three: not yet
+  ASSERT_OK(index->Add(Photo("messi5.jpg"), "messi5.jpg", Labels{}));
+  ASSERT_OK(index->Save());
+  EXPECT_EQ(manifest()["codebook_references"], 4);
+  EXPECT_EQ(BestForCrop(*index, "baboon.jpg").ref_id, 1);
+  ASSERT_OK(index->Verify());
+}
+
+TEST_F(ReferenceIndexTest, RemoveDropsGlobalVectors) {
+  auto index = CreateWith(kFour, GlobalOnly());
+  std::int64_t before = index->Stats().global_vectors;
+  ASSERT_OK(index->Remove(2));
+  EXPECT_LT(index->Stats().global_vectors, before);
+  EXPECT_NE(BestForCrop(*index, "fruits.jpg").ref_id, 2);
+  ASSERT_OK(index->Verify());
+}
+
+TEST_F(ReferenceIndexTest, CompactGlobalFactoryIsTrainedAtSave) {
+  // 4-bit product quantisation: 16 centroids per part, few enough to train
+  // on a handful of references.
+  auto index = CreateWith(kFour, GlobalOnly("PQ16x4"));
+  IndexStats s = index->Stats();
+  EXPECT_TRUE(s.global_index_trained);
+  EXPECT_GE(s.global_vectors, 4);
+  EXPECT_EQ(BestForCrop(*index, "baboon.jpg").ref_id, 1);
+  ASSERT_OK(index->Verify());
+  index.reset();
+  auto reopened = ReferenceIndex::Open(dir());
+  ASSERT_OK(reopened);
+  EXPECT_FALSE((*reopened)->Stats().rebuilt_on_open);
+  EXPECT_EQ((*reopened)->Stats().global_vectors, s.global_vectors);
+  EXPECT_EQ(BestForCrop(**reopened, "baboon.jpg").ref_id, 1);
+}
+
+TEST_F(ReferenceIndexTest, NoTiersButTheHashIsAllowed) {
+  IndexOptions options = GlobalOnly("none");
+  auto index = CreateWith({"baboon.jpg"}, options);
+  EXPECT_EQ(index->Stats().global_vectors, 0);
+  EXPECT_EQ(BestForCrop(*index, "baboon.jpg").ref_id, -1);
+  ASSERT_OK(index->Verify());
+  index.reset();
+  auto reopened = ReferenceIndex::Open(dir());
+  ASSERT_OK(reopened);
+  EXPECT_FALSE((*reopened)->Stats().rebuilt_on_open);
+}
+
+TEST_F(ReferenceIndexTest, PictureWithoutKeypointsIsStillIndexed) {
+  // A flat colour has no keypoints: only the hash tier can know it, but it
+  // must store, reopen and verify like any other.
+  cv::Mat flat(300, 400, CV_8UC3, cv::Scalar(40, 120, 200));
+  auto index = CreateWith({"baboon.jpg"});
+  auto added = index->Add(testing::EncodeJpeg(flat, 90), "flat.jpg", Labels{});
+  ASSERT_OK(added);
+  EXPECT_TRUE(added->added);
+  auto stored = index->Load(added->id);
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->features.size(), 0);
+  ASSERT_OK(index->Save());
+  index.reset();
+  auto reopened = ReferenceIndex::Open(dir());
+  ASSERT_OK(reopened);
+  EXPECT_EQ((*reopened)->Stats().references, 2);
+  EXPECT_FALSE((*reopened)->Stats().rebuilt_on_open);
+  ASSERT_OK((*reopened)->Verify());
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // End-to-end: index real photos, then query disguised copies of every family
 // a trafficker uses, the real re-photographed pairs from opencv-doc, and more
-// than fifty unrelated photos that must not match.
+// than fifty unrelated photos that must not match. Every test runs twice: with
+// the default tiers (voting and global) and with the global tier alone, the
+// setting for indexes too large for voting.
 #include <filesystem>
 #include <opencv2/core/persistence.hpp>
 #include <opencv2/imgproc.hpp>
@@ -16,18 +18,39 @@ namespace {
 namespace fs = std::filesystem;
 using testing::kOpenCvData;
 
-class MatchE2ETest : public ::testing::Test {
+// Which candidate tiers the index has.
+enum class Tiers { kDefault, kGlobalOnly };
+
+std::string TiersName(const ::testing::TestParamInfo<Tiers>& info) {
+  return info.param == Tiers::kDefault ? "VotingAndGlobal" : "GlobalOnly";
+}
+
+class MatchE2ETest : public ::testing::TestWithParam<Tiers> {
  protected:
   static void SetUpTestSuite() {
     tmp_ = new testing::TempDir();
-    index_ = testing::IndexBundledReferences(tmp_->Join("index")).release();
-    ASSERT_NE(index_, nullptr);
-    matcher_ = new Matcher(*index_);
+    IndexOptions global_only;
+    global_only.descriptor_factory = "none";
+    for (Tiers tiers : {Tiers::kDefault, Tiers::kGlobalOnly}) {
+      int i = static_cast<int>(tiers);
+      index_[i] = testing::IndexBundledReferences(
+                      tmp_->Join("index" + std::to_string(i)), nullptr,
+                      tiers == Tiers::kDefault ? IndexOptions{} : global_only)
+                      .release();
+      ASSERT_NE(index_[i], nullptr);
+      matcher_[i] = new Matcher(*index_[i]);
+    }
   }
   static void TearDownTestSuite() {
-    delete matcher_;
-    delete index_;
+    for (int i = 0; i < 2; ++i) {
+      delete matcher_[i];
+      delete index_[i];
+    }
     delete tmp_;
+  }
+
+  const Matcher& matcher() const {
+    return *matcher_[static_cast<int>(GetParam())];
   }
 
   static cv::Mat Reference(const std::string& name) {
@@ -35,16 +58,16 @@ class MatchE2ETest : public ::testing::Test {
                             name);
   }
 
-  static MatchResult Query(const std::vector<std::uint8_t>& bytes,
-                           MatchOptions options = {}) {
-    auto result = matcher_->Match(bytes, options);
+  MatchResult Query(const std::vector<std::uint8_t>& bytes,
+                    MatchOptions options = {}) const {
+    auto result = matcher().Match(bytes, options);
     EXPECT_TRUE(result.ok()) << result.status();
     return result.ok() ? *result : MatchResult{};
   }
 
   // The expected reference must come first, at or above the threshold.
-  static Match ExpectFirst(const std::vector<std::uint8_t>& bytes,
-                           const std::string& expected) {
+  Match ExpectFirst(const std::vector<std::uint8_t>& bytes,
+                    const std::string& expected) const {
     MatchResult r = Query(bytes);
     if (r.matches.empty()) {
       ADD_FAILURE() << "no match; expected " << expected;
@@ -58,13 +81,17 @@ class MatchE2ETest : public ::testing::Test {
   }
 
   static testing::TempDir* tmp_;
-  static ReferenceIndex* index_;
-  static Matcher* matcher_;
+  static ReferenceIndex* index_[2];
+  static Matcher* matcher_[2];
 };
 
 testing::TempDir* MatchE2ETest::tmp_ = nullptr;
-ReferenceIndex* MatchE2ETest::index_ = nullptr;
-Matcher* MatchE2ETest::matcher_ = nullptr;
+ReferenceIndex* MatchE2ETest::index_[2] = {};
+Matcher* MatchE2ETest::matcher_[2] = {};
+
+INSTANTIATE_TEST_SUITE_P(Tiers, MatchE2ETest,
+                         ::testing::Values(Tiers::kDefault, Tiers::kGlobalOnly),
+                         TiersName);
 
 double IoU(const Box& a, const Box& b) {
   int x0 = std::max(a.x, b.x), y0 = std::max(a.y, b.y);
@@ -75,7 +102,7 @@ double IoU(const Box& a, const Box& b) {
   return uni > 0 ? inter / uni : 0;
 }
 
-TEST_F(MatchE2ETest, ExactCopyIsExact) {
+TEST_P(MatchE2ETest, ExactCopyIsExact) {
   Match m = ExpectFirst(
       testing::ReadFile(testing::ReferenceImagesPath() + "/references/owl.jpg"),
       "owl.jpg");
@@ -83,13 +110,13 @@ TEST_F(MatchE2ETest, ExactCopyIsExact) {
   EXPECT_LE(m.hash_distance, 4);
 }
 
-TEST_F(MatchE2ETest, HeavyJpegRecompression) {
+TEST_P(MatchE2ETest, HeavyJpegRecompression) {
   Match m = ExpectFirst(testing::EncodeJpeg(Reference("elephant.jpg"), 12),
                         "elephant.jpg");
   EXPECT_EQ(m.verdict, Verdict::kExact);
 }
 
-TEST_F(MatchE2ETest, DownscaledToAQuarter) {
+TEST_P(MatchE2ETest, DownscaledToAQuarter) {
   Match m = ExpectFirst(
       testing::EncodeJpeg(testing::Downscale(Reference("black_rhino.jpg"), 0.2),
                           75),
@@ -97,7 +124,7 @@ TEST_F(MatchE2ETest, DownscaledToAQuarter) {
   EXPECT_NEAR(m.transform.scale, 0.2, 0.03);
 }
 
-TEST_F(MatchE2ETest, TinyThumbnailStillMatchesWithWholeFrameEvidence) {
+TEST_P(MatchE2ETest, TinyThumbnailStillMatchesWithWholeFrameEvidence) {
   // 6 % of the side: 48x36 pixels, too small for many keypoints.
   cv::Mat tiny = testing::Downscale(Reference("elephant.jpg"), 0.06);
   Match m = ExpectFirst(testing::EncodeJpeg(tiny, 90), "elephant.jpg");
@@ -111,7 +138,7 @@ TEST_F(MatchE2ETest, TinyThumbnailStillMatchesWithWholeFrameEvidence) {
   }
 }
 
-TEST_F(MatchE2ETest, CentreCropToAThird) {
+TEST_P(MatchE2ETest, CentreCropToAThird) {
   cv::Mat ref = Reference("tiger.jpg");
   // 0.58 x 0.58 of the sides = a third of the area.
   Match m = ExpectFirst(
@@ -124,14 +151,14 @@ TEST_F(MatchE2ETest, CentreCropToAThird) {
   EXPECT_EQ(m.verdict, Verdict::kModifiedCopy);
 }
 
-TEST_F(MatchE2ETest, OffCentreCrop) {
+TEST_P(MatchE2ETest, OffCentreCrop) {
   ExpectFirst(
       testing::EncodeJpeg(
           testing::Crop(Reference("gorilla.jpg"), 0.35, 0.3, 0.95, 0.85), 85),
       "gorilla.jpg");
 }
 
-TEST_F(MatchE2ETest, MirroredIsReportedAsMirrored) {
+TEST_P(MatchE2ETest, MirroredIsReportedAsMirrored) {
   cv::Mat flipped;
   cv::flip(Reference("chimpanzee.jpg"), flipped, 1);
   Match m = ExpectFirst(testing::EncodeJpeg(flipped, 85), "chimpanzee.jpg");
@@ -139,7 +166,7 @@ TEST_F(MatchE2ETest, MirroredIsReportedAsMirrored) {
   EXPECT_EQ(m.verdict, Verdict::kModifiedCopy);
 }
 
-TEST_F(MatchE2ETest, MirroredAndCropped) {
+TEST_P(MatchE2ETest, MirroredAndCropped) {
   cv::Mat flipped;
   cv::flip(testing::Crop(Reference("sumatran_tiger.jpg"), 0.1, 0.1, 0.7, 0.8),
            flipped, 1);
@@ -147,7 +174,7 @@ TEST_F(MatchE2ETest, MirroredAndCropped) {
   EXPECT_TRUE(m.transform.mirrored);
 }
 
-TEST_F(MatchE2ETest, RotatedByRightAngles) {
+TEST_P(MatchE2ETest, RotatedByRightAngles) {
   cv::Mat r90, r180;
   cv::rotate(Reference("quetzal.jpg"), r90, cv::ROTATE_90_CLOCKWISE);
   Match m = ExpectFirst(testing::EncodeJpeg(r90, 85), "quetzal.jpg");
@@ -157,14 +184,14 @@ TEST_F(MatchE2ETest, RotatedByRightAngles) {
   EXPECT_NEAR(std::abs(m.transform.rotation_degrees), 180, 3);
 }
 
-TEST_F(MatchE2ETest, SmallRotation) {
+TEST_P(MatchE2ETest, SmallRotation) {
   Match m = ExpectFirst(
       testing::EncodeJpeg(testing::Rotate(Reference("seahorse.jpg"), 12), 85),
       "seahorse.jpg");
   EXPECT_NEAR(m.transform.rotation_degrees, 12, 2);
 }
 
-TEST_F(MatchE2ETest, PerspectiveWarpLikeAPhotoOfAScreen) {
+TEST_P(MatchE2ETest, PerspectiveWarpLikeAPhotoOfAScreen) {
   Match m = ExpectFirst(
       testing::EncodeJpeg(
           testing::PerspectiveWarp(Reference("sumatran_tiger.jpg"), 0.15), 80),
@@ -172,7 +199,7 @@ TEST_F(MatchE2ETest, PerspectiveWarpLikeAPhotoOfAScreen) {
   EXPECT_TRUE(m.transform.perspective);
 }
 
-TEST_F(MatchE2ETest, PhoneNumberOverlay) {
+TEST_P(MatchE2ETest, PhoneNumberOverlay) {
   ExpectFirst(
       testing::EncodeJpeg(testing::AddText(Reference("emperor_tamarin.jpg"),
                                            "+254 712 555 019"),
@@ -180,7 +207,7 @@ TEST_F(MatchE2ETest, PhoneNumberOverlay) {
       "emperor_tamarin.jpg");
 }
 
-TEST_F(MatchE2ETest, TiledWatermark) {
+TEST_P(MatchE2ETest, TiledWatermark) {
   ExpectFirst(
       testing::EncodeJpeg(testing::TiledWatermark(Reference("elephant.jpg"),
                                                   "WhatsApp 0712555019"),
@@ -188,7 +215,7 @@ TEST_F(MatchE2ETest, TiledWatermark) {
       "elephant.jpg");
 }
 
-TEST_F(MatchE2ETest, ColouredPadding) {
+TEST_P(MatchE2ETest, ColouredPadding) {
   Match m = ExpectFirst(
       testing::EncodeJpeg(testing::Pad(Reference("black_rhino.jpg"), 120,
                                        cv::Scalar(40, 200, 240)),
@@ -199,7 +226,7 @@ TEST_F(MatchE2ETest, ColouredPadding) {
   EXPECT_NEAR(m.query_box.y, 120, 12);
 }
 
-TEST_F(MatchE2ETest, OneCellOfACollage) {
+TEST_P(MatchE2ETest, OneCellOfACollage) {
   cv::Mat collage = testing::Collage(
       {testing::LoadBgr(kOpenCvData + "/fruits.jpg"),
        testing::LoadBgr(kOpenCvData + "/building.jpg"),
@@ -212,37 +239,37 @@ TEST_F(MatchE2ETest, OneCellOfACollage) {
   EXPECT_GT(IoU(m.query_box, Box{0, 300, 400, 300}), 0.85);
 }
 
-TEST_F(MatchE2ETest, InsideAPhoneScreenshot) {
+TEST_P(MatchE2ETest, InsideAPhoneScreenshot) {
   ExpectFirst(
       testing::EncodeJpeg(testing::Screenshot(Reference("gorilla.jpg")), 80),
       "gorilla.jpg");
 }
 
-TEST_F(MatchE2ETest, StrongColourChange) {
+TEST_P(MatchE2ETest, StrongColourChange) {
   ExpectFirst(testing::EncodeJpeg(
                   testing::ColourShift(Reference("chimpanzee.jpg")), 85),
               "chimpanzee.jpg");
 }
 
-TEST_F(MatchE2ETest, Greyscale) {
+TEST_P(MatchE2ETest, Greyscale) {
   ExpectFirst(
       testing::EncodeJpeg(testing::Greyscale(Reference("quetzal.jpg")), 85),
       "quetzal.jpg");
 }
 
-TEST_F(MatchE2ETest, BlurWithNoise) {
+TEST_P(MatchE2ETest, BlurWithNoise) {
   ExpectFirst(
       testing::EncodeJpeg(testing::BlurNoise(Reference("owl.jpg"), 7), 80),
       "owl.jpg");
 }
 
-TEST_F(MatchE2ETest, StickersCoveringThirtyPercent) {
+TEST_P(MatchE2ETest, StickersCoveringThirtyPercent) {
   ExpectFirst(testing::EncodeJpeg(
                   testing::Stickers(Reference("seahorse.jpg"), 0.3, 11), 85),
               "seahorse.jpg");
 }
 
-TEST_F(MatchE2ETest, ChainOfThreeEdits) {
+TEST_P(MatchE2ETest, ChainOfThreeEdits) {
   cv::Mat m =
       testing::Crop(Reference("emperor_tamarin.jpg"), 0.05, 0.1, 0.8, 0.95);
   cv::flip(m, m, 1);
@@ -251,7 +278,7 @@ TEST_F(MatchE2ETest, ChainOfThreeEdits) {
   EXPECT_TRUE(match.transform.mirrored);
 }
 
-TEST_F(MatchE2ETest, SameCutOutOnAnotherBackgroundIsTheSameItem) {
+TEST_P(MatchE2ETest, SameCutOutOnAnotherBackgroundIsTheSameItem) {
   // The elephant of elephant.jpg again, smaller, tilted and darker, on a
   // background no reference uses.
   cv::Mat scene = testing::Composite(
@@ -263,7 +290,7 @@ TEST_F(MatchE2ETest, SameCutOutOnAnotherBackgroundIsTheSameItem) {
   RecordProperty("score", std::to_string(m.score));
 }
 
-TEST_F(MatchE2ETest, BoxFoundInBoxInScene) {
+TEST_P(MatchE2ETest, BoxFoundInBoxInScene) {
   Match m = ExpectFirst(testing::ReadFile(kOpenCvData + "/box_in_scene.png"),
                         "box.png");
   // The box, as measured by eye on box_in_scene.png (512x384).
@@ -275,7 +302,7 @@ TEST_F(MatchE2ETest, BoxFoundInBoxInScene) {
   EXPECT_EQ(m.verdict, Verdict::kSameItem);
 }
 
-TEST_F(MatchE2ETest, Graf1FoundInGraf3WithTheTrueHomography) {
+TEST_P(MatchE2ETest, Graf1FoundInGraf3WithTheTrueHomography) {
   Match m =
       ExpectFirst(testing::ReadFile(kOpenCvData + "/graf3.png"), "graf1.jpg");
   cv::FileStorage fsx(kOpenCvData + "/H1to3p.xml", cv::FileStorage::READ);
@@ -329,7 +356,7 @@ UnrelatedPhotos() {
   return out;
 }
 
-TEST_F(MatchE2ETest, FiftyUnrelatedPhotosMatchNothing) {
+TEST_P(MatchE2ETest, FiftyUnrelatedPhotosMatchNothing) {
   auto photos = UnrelatedPhotos();
   ASSERT_GE(photos.size(), 50u);
   int false_matches = 0;
@@ -337,7 +364,7 @@ TEST_F(MatchE2ETest, FiftyUnrelatedPhotosMatchNothing) {
   MatchOptions all;  // every scored candidate, to see how close they come
   all.min_score = 0;
   for (const auto& [name, bytes] : photos) {
-    auto result = matcher_->Match(bytes, all, name);
+    auto result = matcher().Match(bytes, all, name);
     ASSERT_OK(result);
     for (const auto& m : result->matches) {
       worst = std::max(worst, m.score);
@@ -354,7 +381,7 @@ TEST_F(MatchE2ETest, FiftyUnrelatedPhotosMatchNothing) {
   RecordProperty("unrelated_photos", static_cast<int>(photos.size()));
 }
 
-TEST_F(MatchE2ETest, MinScoreZeroListsCandidatesBelowTheThreshold) {
+TEST_P(MatchE2ETest, MinScoreZeroListsCandidatesBelowTheThreshold) {
   MatchOptions all;
   all.min_score = 0;
   all.max_results = 20;
@@ -372,7 +399,7 @@ TEST_F(MatchE2ETest, MinScoreZeroListsCandidatesBelowTheThreshold) {
   EXPECT_GT(r.timings.features_ms, 0);
 }
 
-TEST_F(MatchE2ETest, ConcurrentQueriesGiveTheSameAnswers) {
+TEST_P(MatchE2ETest, ConcurrentQueriesGiveTheSameAnswers) {
   std::vector<std::vector<std::uint8_t>> queries = {
       testing::ReadFile(kOpenCvData + "/box_in_scene.png"),
       testing::ReadFile(kOpenCvData + "/graf3.png"),

@@ -36,8 +36,9 @@ std::vector<std::uint8_t> ReadFile(const std::string& path) {
 
 std::unique_ptr<ReferenceIndex> IndexBundledReferences(
     const std::string& dir,
-    const std::function<Labels(const std::string&)>& labels_for) {
-  auto index = ReferenceIndex::Create(dir, IndexOptions{});
+    const std::function<Labels(const std::string&)>& labels_for,
+    const IndexOptions& options) {
+  auto index = ReferenceIndex::Create(dir, options);
   if (!index.ok()) {
     ADD_FAILURE() << index.status();
     return nullptr;

@@ -61,10 +61,12 @@ std::vector<std::uint8_t> ReadFile(const std::string& path);
 
 // Creates an index at `dir` holding every photo of
 // reference_images/references (sources are file names; labels from
-// `labels_for(file name)`, empty by default), saved. Fails the test on error.
+// `labels_for(file name)`, empty by default) with `options`, saved. Fails the
+// test on error.
 std::unique_ptr<ReferenceIndex> IndexBundledReferences(
     const std::string& dir,
-    const std::function<Labels(const std::string&)>& labels_for = nullptr);
+    const std::function<Labels(const std::string&)>& labels_for = nullptr,
+    const IndexOptions& options = {});
 
 using namespace ::spoor::corpus;  // LoadBgr, Composite, Crop, ...
 

@@ -1,7 +1,8 @@
 // The matching pipeline: query bytes in, verified matches with evidence out.
 //
 //   decode (image.h) -> perceptual hash variants + RootSIFT (and the mirror's)
-//   -> candidates from the hash index and descriptor voting
+//   -> candidates from the hash index, descriptor voting and the global
+//      (VLAD) tier
 //   -> geometric verification of each candidate -> score, verdict, evidence
 //
 // Thread safety: a Matcher is immutable; Match may be called from many
@@ -45,6 +46,9 @@ struct MatchOptions {
   double min_score = kDefaultMinScore;
   // Candidates taken from descriptor voting and verified. Default: 8.
   int max_candidates = 8;
+  // Candidates taken from the global (VLAD) tier and verified, besides those
+  // from voting. Default: 8.
+  int max_global_candidates = 8;
   // Fewest descriptor votes a candidate needs to be verified. Votes track
   // inliers closely (a verified match has 15 or more; unrelated photos give
   // references under ~15 votes), so this skips hopeless verifications.

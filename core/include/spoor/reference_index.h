@@ -5,11 +5,15 @@
 //   DIR/references.db     SQLite: references, labels, hashes, local features
 //                         (the source of truth)
 //   DIR/hash.faissbin     FAISS binary index of perceptual hashes
-//   DIR/descriptors.faiss FAISS index of every reference's local descriptors
+//   DIR/descriptors.faiss voting tier: every reference's local descriptors
+//   DIR/vocabulary.faiss  global tier: the VLAD codebook learnt from DIR's
+//                         own references
+//   DIR/global.faiss      global tier: a few VLAD vectors per reference
 //
 // FAISS files are derived from the database and written atomically by
-// Save(); if they are missing or disagree with the database on Open (a crash
-// between an insert and a save), they are rebuilt from it.
+// Save(); if they are missing or disagree with the database or the manifest's
+// counts on Open (a crash between an insert and a save), they are rebuilt
+// from it.
 //
 // Thread safety: all methods may be called concurrently. Searches share a
 // reader lock; Insert, Remove and Save take the writer lock briefly. Prepare
@@ -35,8 +39,11 @@
 namespace spoor {
 
 class DescriptorIndex;
+class GlobalIndex;
 class HashIndex;
 class ReferenceStore;
+class VladCodebook;
+struct GlobalHit;
 struct HashHit;
 struct StoredReference;
 struct Vote;
@@ -45,14 +52,23 @@ struct VoteOptions;
 // How an index directory describes images. Fixed when the directory is
 // created and recorded in its manifest; queries use the same settings.
 struct IndexOptions {
-  // FAISS factory string of the descriptor index. Default: "Flat" (exact;
-  // its cost grows with every reference, see docs/BENCHMARKS.md). "HNSW32"
-  // or "IVF1024,Flat" scale further; an index that needs training (IVF) is
-  // trained on the stored descriptors at the first Save() with enough of
-  // them, and until then only the hash tier finds candidates.
+  // FAISS factory string of the voting tier (every local descriptor), or
+  // "none" to leave it out. Default: "Flat" (exact; about 0.5 MB per
+  // reference and a cost that grows with every reference, see
+  // docs/BENCHMARKS.md). "HNSW32" or "IVF1024,Flat" scale further; an index
+  // that needs training (IVF) is trained on the stored descriptors at the
+  // first Save() with enough of them, and until then it finds nothing.
   std::string descriptor_factory = "Flat";
-  // Lists probed (IVF nprobe) or candidates kept (HNSW efSearch) per query
-  // descriptor; ignored by Flat. Default: 16.
+  // FAISS factory string of the global tier (VLAD vectors, 5 per reference),
+  // or "none". Default: "Flat" (exact, 20 KB per reference).
+  // "PCA256,IVF1024,PQ32" takes about 200 bytes per reference for large
+  // indexes. The VLAD codebook is learnt at the first Save() with at least
+  // kMinVladTraining descriptors, and learnt again (every reference
+  // re-described) at the Save() that finds the index grown fourfold, up to
+  // 1000 references; until the first, the tier finds nothing.
+  std::string global_factory = "Flat";
+  // How much of an approximate index a search visits, in both tiers: IVF
+  // nprobe or HNSW efSearch; ignored by Flat. Default: 16.
   int descriptor_search_breadth = 16;
   // Working resolution and decode limits. Default: longest side 800 px.
   DecodeOptions decode = {.max_side = 800};
@@ -73,13 +89,21 @@ struct AddResult {
 
 struct IndexStats {
   std::int64_t references = 0;
-  std::int64_t descriptors = 0;          ///< vectors in the descriptor index
+  std::int64_t descriptors = 0;          ///< vectors in the voting tier
   bool descriptor_index_trained = true;  ///< false: IVF awaiting Save()
   std::int64_t hashes = 0;               ///< vectors in the hash index
+  std::int64_t global_vectors = 0;       ///< vectors in the global tier
+  bool global_index_trained = true;      ///< false: codebook awaiting Save()
   std::string descriptor_factory;
+  std::string global_factory;
   int descriptor_version = 0;
   bool rebuilt_on_open = false;  ///< FAISS files were rebuilt from the db
   std::int64_t disk_bytes = 0;   ///< all files in the directory
+  // Bytes on disk (as last saved) of each part; see disk_bytes for the sum.
+  std::int64_t database_bytes = 0;
+  std::int64_t hash_index_bytes = 0;
+  std::int64_t descriptor_index_bytes = 0;
+  std::int64_t global_index_bytes = 0;  ///< vectors and codebook
 };
 
 class ReferenceIndex {
@@ -133,20 +157,37 @@ class ReferenceIndex {
       int max_results) const;
   std::vector<Vote> SearchDescriptors(const std::vector<float>& descriptors,
                                       const VoteOptions& options) const;
+  // The references whose VLAD regions come nearest the query's; empty while
+  // the global tier is off or untrained.
+  std::vector<GlobalHit> SearchGlobal(const LocalFeatures& features,
+                                      int neighbours, int max_results) const;
   absl::StatusOr<StoredReference> Load(std::int64_t id) const;
 
  private:
   ReferenceIndex(std::string dir, IndexOptions options);
-  absl::Status LoadOrRebuild();
-  absl::Status RebuildLocked();
+  // Counts the manifest recorded at the last Save(); -1 when absent.
+  struct SavedCounts {
+    std::int64_t references = -1;
+    std::int64_t descriptors = -1;
+    std::int64_t global_vectors = -1;
+    std::int64_t codebook_references = 0;
+  };
+  absl::Status LoadOrRebuild(const SavedCounts& saved);
+  // Rebuilds every FAISS index from the database, training what needs it;
+  // learns the VLAD codebook again when `relearn_codebook` or there is none.
+  absl::Status RebuildLocked(bool relearn_codebook = false);
+  bool CodebookStaleLocked(std::int64_t references) const;
   absl::Status WriteManifestLocked();
 
   const std::string dir_;
   const IndexOptions options_;
   std::unique_ptr<ReferenceStore> store_;
-  mutable std::shared_mutex mu_;  // guards the two FAISS indexes
+  mutable std::shared_mutex mu_;  // guards the FAISS indexes and codebook
   std::unique_ptr<HashIndex> hashes_;
-  std::unique_ptr<DescriptorIndex> descriptors_;
+  std::unique_ptr<DescriptorIndex> descriptors_;  // null when "none"
+  std::unique_ptr<GlobalIndex> global_;           // null when "none"
+  std::unique_ptr<VladCodebook> codebook_;        // null until learnt
+  std::int64_t codebook_references_ = 0;  // references it was learnt from
   bool rebuilt_on_open_ = false;
 };
 

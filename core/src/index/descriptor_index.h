@@ -1,8 +1,8 @@
-// FAISS index over the local descriptors of every reference, used to vote
-// for the references a query shows, even when a reference fills only part of
-// the query (crops, collages, screenshots, re-photographs). The index type
-// comes from a FAISS factory string ("Flat" for small sets, "HNSW32" or
-// "IVF1024,SQ8" for large ones).
+// The voting tier: every reference's local descriptors in one FAISS index,
+// used to vote for the references a query shows, even when a reference fills
+// only part of the query (crops, collages, screenshots, re-photographs).
+// Exact, and about 0.5 MB per reference: the tier for small and medium
+// indexes; large ones turn it off ("none") and rely on the global tier.
 //
 // Vector ids pack the reference id and the keypoint number:
 // id = ref_id * kMaxKeypointsPerRef + keypoint.
@@ -18,11 +18,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "index/vector_index.h"
 #include "spoor/local_features.h"
-
-namespace faiss {
-struct Index;
-}
 
 namespace spoor {
 
@@ -49,35 +46,26 @@ class DescriptorIndex {
   // InvalidArgument when FAISS cannot build `factory`.
   static absl::StatusOr<std::unique_ptr<DescriptorIndex>> Create(
       const std::string& factory);
-  ~DescriptorIndex();
+  static absl::StatusOr<std::unique_ptr<DescriptorIndex>> Read(
+      const std::string& path, const std::string& factory);
 
-  const std::string& factory() const { return factory_; }
-  bool needs_training() const;
+  VectorIndex& vectors() { return *vectors_; }
+  const VectorIndex& vectors() const { return *vectors_; }
+
   // Trains on `descriptors` (n * kDescriptorDim floats) when the index type
   // needs it; FailedPrecondition when there are too few.
   absl::Status Train(const std::vector<float>& descriptors);
-
-  // How much of an approximate index a search visits: nprobe for IVF,
-  // efSearch for HNSW; ignored by exact indexes.
-  void SetSearchBreadth(int breadth);
-
   absl::Status Add(std::int64_t ref_id, const LocalFeatures& features);
   // Unimplemented when the index type cannot remove (HNSW): rebuild instead.
   absl::Status Remove(std::int64_t ref_id);
-  std::int64_t size() const;
 
   std::vector<Vote> Search(const std::vector<float>& query_descriptors,
                            const VoteOptions& options) const;
 
-  absl::Status Write(const std::string& path) const;
-  static absl::StatusOr<std::unique_ptr<DescriptorIndex>> Read(
-      const std::string& path, const std::string& factory);
-
  private:
-  DescriptorIndex(std::unique_ptr<faiss::Index> index, std::string factory);
+  explicit DescriptorIndex(std::unique_ptr<VectorIndex> vectors);
 
-  std::unique_ptr<faiss::Index> index_;
-  std::string factory_;
+  std::unique_ptr<VectorIndex> vectors_;
 };
 
 }  // namespace spoor

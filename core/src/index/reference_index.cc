@@ -7,7 +7,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "features/vlad.h"
 #include "index/descriptor_index.h"
+#include "index/global_index.h"
 #include "index/hash_index.h"
 #include "store/reference_store.h"
 #include "util/atomic_file.h"
@@ -19,12 +21,32 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 constexpr const char* kHashFactory = "BFlat256,IDMap";
 constexpr const char* kManifest = "manifest.json";
 constexpr const char* kDatabase = "references.db";
 constexpr const char* kHashFile = "hash.faissbin";
 constexpr const char* kDescriptorFile = "descriptors.faiss";
+constexpr const char* kCodebookFile = "vocabulary.faiss";
+constexpr const char* kGlobalFile = "global.faiss";
+constexpr const char* kNone = "none";
+
+// The codebook is learnt again when the index has grown this many times over
+// the references it was learnt from, until it was learnt from this many.
+constexpr std::int64_t kCodebookRegrowth = 4;
+constexpr std::int64_t kCodebookSettled = 1000;
+// Most descriptors sampled to train the codebook or an IVF voting tier.
+constexpr std::int64_t kTrainingSample = 200000;
+
+std::string PathIn(const std::string& dir, const char* file) {
+  return (fs::path(dir) / file).string();
+}
+
+std::int64_t FileBytes(const std::string& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  return ec ? 0 : static_cast<std::int64_t>(size);
+}
 
 json OptionsToJson(const IndexOptions& o) {
   return {
@@ -37,6 +59,13 @@ json OptionsToJson(const IndexOptions& o) {
         {"max_features", o.features.max_features},
         {"min_side", o.features.min_side}}},
       {"descriptor_factory", o.descriptor_factory},
+      {"global",
+       {{"kind", "vlad-rootsift"},
+        {"version", kGlobalVersion},
+        {"dim", kGlobalDim},
+        {"words", kVladWords},
+        {"reference_regions", kReferenceRegions}}},
+      {"global_factory", o.global_factory},
       {"descriptor_search_breadth", o.descriptor_search_breadth},
       {"hash", {{"kind", "dct"}, {"bits", kHashBits}}},
       {"hash_factory", kHashFactory},
@@ -66,6 +95,16 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
           "; this build uses version ", kDescriptorVersion, " dim ",
           kDescriptorDim, ". Rebuild the index"));
     }
+    const json& g = j.at("global");
+    if (g.at("version").get<int>() != kGlobalVersion ||
+        g.at("dim").get<int>() != kGlobalDim ||
+        g.at("words").get<int>() != kVladWords ||
+        g.at("reference_regions").get<int>() != kReferenceRegions) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, ": index has global descriptor version ",
+          g.at("version").get<int>(), "; this build uses version ",
+          kGlobalVersion, " (", kGlobalDim, "-d VLAD). Rebuild the index"));
+    }
     if (j.at("hash").at("bits").get<int>() != kHashBits ||
         j.at("hash_factory").get<std::string>() != kHashFactory) {
       return absl::FailedPreconditionError(
@@ -74,6 +113,7 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
     }
     IndexOptions o;
     o.descriptor_factory = j.at("descriptor_factory").get<std::string>();
+    o.global_factory = j.at("global_factory").get<std::string>();
     o.descriptor_search_breadth = j.at("descriptor_search_breadth").get<int>();
     o.features.max_features = d.at("max_features").get<int>();
     o.features.min_side = d.at("min_side").get<int>();
@@ -133,14 +173,10 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
         absl::StrCat(dir, ": cannot create directory: ", ec.message()));
   }
   std::unique_ptr<ReferenceIndex> index(new ReferenceIndex(dir, options));
-  SPOOR_ASSIGN_OR_RETURN(
-      index->store_,
-      ReferenceStore::Open((fs::path(dir) / kDatabase).string()));
-  index->hashes_ = std::make_unique<HashIndex>();
-  SPOOR_ASSIGN_OR_RETURN(index->descriptors_,
-                         DescriptorIndex::Create(options.descriptor_factory));
-  index->descriptors_->SetSearchBreadth(options.descriptor_search_breadth);
+  SPOOR_ASSIGN_OR_RETURN(index->store_,
+                         ReferenceStore::Open(PathIn(dir, kDatabase)));
   std::unique_lock lock(index->mu_);
+  SPOOR_RETURN_IF_ERROR(index->RebuildLocked());
   SPOOR_RETURN_IF_ERROR(index->WriteManifestLocked());
   return index;
 }
@@ -157,65 +193,167 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Open(
     return absl::DataLossError(absl::StrCat(db_path, ": database is missing"));
   }
   SPOOR_ASSIGN_OR_RETURN(index->store_, ReferenceStore::Open(db_path));
-  SPOOR_RETURN_IF_ERROR(index->LoadOrRebuild());
+  SavedCounts saved;
+  saved.references = manifest.value("references", std::int64_t{-1});
+  saved.descriptors = manifest.value("descriptors", std::int64_t{-1});
+  saved.global_vectors = manifest.value("global_vectors", std::int64_t{-1});
+  saved.codebook_references =
+      manifest.value("codebook_references", std::int64_t{0});
+  SPOOR_RETURN_IF_ERROR(index->LoadOrRebuild(saved));
   return index;
 }
 
-absl::Status ReferenceIndex::LoadOrRebuild() {
+absl::Status ReferenceIndex::LoadOrRebuild(const SavedCounts& saved) {
   std::unique_lock lock(mu_);
   SPOOR_ASSIGN_OR_RETURN(std::int64_t count, store_->Count());
-  std::string hash_path = (fs::path(dir_) / kHashFile).string();
-  std::string desc_path = (fs::path(dir_) / kDescriptorFile).string();
-  if (fs::exists(hash_path) && fs::exists(desc_path)) {
-    auto hashes = HashIndex::Read(hash_path);
-    auto descriptors =
-        DescriptorIndex::Read(desc_path, options_.descriptor_factory);
-    if (hashes.ok() && descriptors.ok() && (*hashes)->size() == count) {
-      hashes_ = std::move(*hashes);
-      descriptors_ = std::move(*descriptors);
-      descriptors_->SetSearchBreadth(options_.descriptor_search_breadth);
-      return absl::OkStatus();
+  // Every file must read and hold what the manifest, written last by Save(),
+  // says it held; anything else is stale or damaged, and the database is the
+  // truth: rebuild from it.
+  bool consistent = saved.references == count;
+  auto hashes = HashIndex::Read(PathIn(dir_, kHashFile));
+  consistent = consistent && hashes.ok() && (*hashes)->size() == count;
+  std::unique_ptr<DescriptorIndex> descriptors;
+  if (consistent && options_.descriptor_factory != kNone) {
+    auto read = DescriptorIndex::Read(PathIn(dir_, kDescriptorFile),
+                                      options_.descriptor_factory);
+    consistent = read.ok() && (*read)->vectors().size() == saved.descriptors;
+    if (consistent) descriptors = std::move(*read);
+  }
+  std::unique_ptr<GlobalIndex> global;
+  std::unique_ptr<VladCodebook> codebook;
+  if (consistent && options_.global_factory != kNone) {
+    auto read =
+        GlobalIndex::Read(PathIn(dir_, kGlobalFile), options_.global_factory);
+    consistent = read.ok() && (*read)->vectors().size() == saved.global_vectors;
+    if (consistent) global = std::move(*read);
+    if (consistent && saved.codebook_references > 0) {
+      auto book = VladCodebook::Read(PathIn(dir_, kCodebookFile));
+      consistent = book.ok();
+      if (consistent) codebook = std::move(*book);
     }
-    // A FAISS file that disagrees with the database is stale or damaged:
-    // the database is the truth, so fall through and rebuild.
+  }
+  if (consistent) {
+    hashes_ = std::move(*hashes);
+    descriptors_ = std::move(descriptors);
+    if (descriptors_)
+      descriptors_->vectors().SetSearchBreadth(
+          options_.descriptor_search_breadth);
+    global_ = std::move(global);
+    if (global_)
+      global_->vectors().SetSearchBreadth(options_.descriptor_search_breadth);
+    codebook_ = std::move(codebook);
+    codebook_references_ = saved.codebook_references;
+    return absl::OkStatus();
   }
   rebuilt_on_open_ = true;
+  // A codebook that still reads is kept: learning it again would change
+  // every vector for no gain.
+  if (saved.codebook_references > 0) {
+    auto book = VladCodebook::Read(PathIn(dir_, kCodebookFile));
+    if (book.ok()) {
+      codebook_ = std::move(*book);
+      codebook_references_ = saved.codebook_references;
+    }
+  }
   SPOOR_RETURN_IF_ERROR(RebuildLocked());
   return WriteManifestLocked();
 }
 
-absl::Status ReferenceIndex::RebuildLocked() {
+bool ReferenceIndex::CodebookStaleLocked(std::int64_t references) const {
+  if (options_.global_factory == kNone) return false;
+  if (!codebook_) return true;
+  return codebook_references_ < kCodebookSettled &&
+         references >= kCodebookRegrowth * codebook_references_;
+}
+
+absl::Status ReferenceIndex::RebuildLocked(bool relearn_codebook) {
   auto hashes = std::make_unique<HashIndex>();
-  SPOOR_ASSIGN_OR_RETURN(auto descriptors,
-                         DescriptorIndex::Create(options_.descriptor_factory));
-  descriptors->SetSearchBreadth(options_.descriptor_search_breadth);
-  if (descriptors->needs_training()) {
+  std::unique_ptr<DescriptorIndex> descriptors;
+  if (options_.descriptor_factory != kNone) {
+    SPOOR_ASSIGN_OR_RETURN(
+        descriptors, DescriptorIndex::Create(options_.descriptor_factory));
+    descriptors->vectors().SetSearchBreadth(options_.descriptor_search_breadth);
+  }
+  std::unique_ptr<GlobalIndex> global;
+  if (options_.global_factory != kNone) {
+    SPOOR_ASSIGN_OR_RETURN(global,
+                           GlobalIndex::Create(options_.global_factory));
+    global->vectors().SetSearchBreadth(options_.descriptor_search_breadth);
+  } else {
+    codebook_.reset();
+  }
+  SPOOR_ASSIGN_OR_RETURN(std::int64_t count, store_->Count());
+
+  // Pass 1, only when something needs training: a sample of the stored
+  // descriptors, spread over every reference.
+  bool learn = global && (relearn_codebook || !codebook_);
+  bool train_descriptors =
+      descriptors && descriptors->vectors().needs_training();
+  if ((learn || train_descriptors) && count > 0) {
+    std::int64_t total = 0;
+    SPOOR_RETURN_IF_ERROR(store_->ForEach(
+        [&](StoredReference&& s) { total += s.features.size(); }));
+    const std::int64_t stride = std::max<std::int64_t>(
+        1, (total + kTrainingSample - 1) / kTrainingSample);
     std::vector<float> sample;
+    std::int64_t seen = 0;
     SPOOR_RETURN_IF_ERROR(store_->ForEach([&](StoredReference&& s) {
       std::vector<float> f = DescriptorsAsFloat(s.features);
-      sample.insert(sample.end(), f.begin(), f.end());
+      for (int i = 0; i < s.features.size(); ++i, ++seen) {
+        if (seen % stride != 0) continue;
+        sample.insert(sample.end(), f.begin() + i * kDescriptorDim,
+                      f.begin() + (i + 1) * kDescriptorDim);
+      }
     }));
-    // Too few descriptors to train yet: keep the hash tier working and try
-    // again at the next Save().
-    if (!sample.empty()) (void)descriptors->Train(sample);
+    const std::int64_t n = sample.size() / kDescriptorDim;
+    // Too few descriptors to train yet: the hash tier still works, and the
+    // next Save() tries again.
+    if (train_descriptors) (void)descriptors->Train(sample);
+    if (learn && n >= kMinVladTraining) {
+      SPOOR_ASSIGN_OR_RETURN(codebook_, VladCodebook::Train(n, sample.data()));
+      codebook_references_ = count;
+    }
   }
+
+  // Pass 2, for a global index that needs training (IVF, PQ): every
+  // reference's vectors.
+  if (global && codebook_ && global->vectors().needs_training()) {
+    std::vector<float> vectors;
+    SPOOR_RETURN_IF_ERROR(store_->ForEach([&](StoredReference&& s) {
+      RegionVectors r = codebook_->Describe(s.features, kReferenceRegions);
+      vectors.insert(vectors.end(), r.vectors.begin(), r.vectors.end());
+    }));
+    if (!vectors.empty())
+      (void)global->Train(vectors.size() / kGlobalDim, vectors.data());
+  }
+
   absl::Status add_status;
-  bool trained = !descriptors->needs_training();
+  bool add_descriptors =
+      descriptors && !descriptors->vectors().needs_training();
+  bool add_global = global && codebook_ && !global->vectors().needs_training();
   SPOOR_RETURN_IF_ERROR(store_->ForEach([&](StoredReference&& s) {
     hashes->Add(s.reference.id, s.hash);
-    if (trained && add_status.ok())
+    if (!add_status.ok()) return;
+    if (add_descriptors)
       add_status = descriptors->Add(s.reference.id, s.features);
+    if (add_global && add_status.ok()) {
+      add_status = global->Add(
+          s.reference.id, codebook_->Describe(s.features, kReferenceRegions));
+    }
   }));
   SPOOR_RETURN_IF_ERROR(add_status);
   hashes_ = std::move(hashes);
   descriptors_ = std::move(descriptors);
+  global_ = std::move(global);
   return absl::OkStatus();
 }
 
 absl::Status ReferenceIndex::WriteManifestLocked() {
   json j = OptionsToJson(options_);
   j["references"] = hashes_->size();
-  j["descriptors"] = descriptors_->size();
+  j["descriptors"] = descriptors_ ? descriptors_->vectors().size() : 0;
+  j["global_vectors"] = global_ ? global_->vectors().size() : 0;
+  j["codebook_references"] = codebook_ ? codebook_references_ : 0;
   std::string text = j.dump(2) + "\n";
   return WriteFileAtomically(
       (fs::path(dir_) / kManifest).string(),
@@ -224,12 +362,21 @@ absl::Status ReferenceIndex::WriteManifestLocked() {
 
 absl::Status ReferenceIndex::Save() {
   std::unique_lock lock(mu_);
-  if (descriptors_->needs_training()) {
-    SPOOR_RETURN_IF_ERROR(RebuildLocked());
+  bool relearn = CodebookStaleLocked(hashes_->size());
+  if (relearn || (descriptors_ && descriptors_->vectors().needs_training()) ||
+      (global_ && global_->vectors().needs_training())) {
+    SPOOR_RETURN_IF_ERROR(RebuildLocked(relearn));
   }
-  SPOOR_RETURN_IF_ERROR(hashes_->Write((fs::path(dir_) / kHashFile).string()));
-  SPOOR_RETURN_IF_ERROR(
-      descriptors_->Write((fs::path(dir_) / kDescriptorFile).string()));
+  SPOOR_RETURN_IF_ERROR(hashes_->Write(PathIn(dir_, kHashFile)));
+  if (descriptors_) {
+    SPOOR_RETURN_IF_ERROR(
+        descriptors_->vectors().Write(PathIn(dir_, kDescriptorFile)));
+  }
+  if (global_) {
+    if (codebook_)
+      SPOOR_RETURN_IF_ERROR(codebook_->Write(PathIn(dir_, kCodebookFile)));
+    SPOOR_RETURN_IF_ERROR(global_->vectors().Write(PathIn(dir_, kGlobalFile)));
+  }
   return WriteManifestLocked();
 }
 
@@ -264,14 +411,21 @@ absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
                          std::move(prepared.features)};
   SPOOR_ASSIGN_OR_RETURN(std::int64_t id, store_->Insert(stored));
   hashes_->Add(id, stored.hash);
-  // An untrained index (IVF before its first Save) gets the descriptors when
-  // it is trained and rebuilt from the database.
-  absl::Status added = descriptors_->needs_training()
-                           ? absl::OkStatus()
-                           : descriptors_->Add(id, stored.features);
+  // An untrained tier (IVF, or no codebook yet) gets the reference when it is
+  // trained and rebuilt from the database at a Save().
+  absl::Status added;
+  if (descriptors_ && !descriptors_->vectors().needs_training())
+    added = descriptors_->Add(id, stored.features);
+  if (added.ok() && global_ && codebook_ &&
+      !global_->vectors().needs_training()) {
+    added = global_->Add(
+        id, codebook_->Describe(stored.features, kReferenceRegions));
+  }
   if (!added.ok()) {
-    // Keep database and indexes in step: undo the row.
+    // Keep database and indexes in step: undo the row and its vectors.
     hashes_->Remove(id);
+    if (descriptors_) (void)descriptors_->Remove(id);
+    if (global_) (void)global_->Remove(id);
     (void)store_->Remove(id);
     return added;
   }
@@ -298,8 +452,12 @@ absl::Status ReferenceIndex::Remove(std::int64_t id) {
   std::unique_lock lock(mu_);
   SPOOR_RETURN_IF_ERROR(store_->Remove(id));
   hashes_->Remove(id);
-  if (descriptors_->needs_training()) return absl::OkStatus();
-  absl::Status removed = descriptors_->Remove(id);
+  absl::Status removed;
+  if (descriptors_ && !descriptors_->vectors().needs_training())
+    removed = descriptors_->Remove(id);
+  if (removed.ok() && global_ && !global_->vectors().needs_training())
+    removed = global_->Remove(id);
+  // Graph indexes (HNSW) cannot remove: rebuild them from the database.
   if (absl::IsUnimplemented(removed)) return RebuildLocked();
   return removed;
 }
@@ -319,18 +477,30 @@ IndexStats ReferenceIndex::Stats() const {
   {
     std::shared_lock lock(mu_);
     s.hashes = hashes_->size();
-    s.descriptors = descriptors_->size();
-    s.descriptor_index_trained = !descriptors_->needs_training();
+    s.descriptors = descriptors_ ? descriptors_->vectors().size() : 0;
+    s.descriptor_index_trained =
+        !descriptors_ || !descriptors_->vectors().needs_training();
+    s.global_vectors = global_ ? global_->vectors().size() : 0;
+    s.global_index_trained =
+        !global_ || (codebook_ && !global_->vectors().needs_training());
   }
   auto count = store_->Count();
   s.references = count.ok() ? *count : -1;
   s.descriptor_factory = options_.descriptor_factory;
+  s.global_factory = options_.global_factory;
   s.descriptor_version = kDescriptorVersion;
   s.rebuilt_on_open = rebuilt_on_open_;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     if (entry.is_regular_file(ec)) s.disk_bytes += entry.file_size(ec);
   }
+  // SQLite's write-ahead log belongs to the database.
+  s.database_bytes = FileBytes(PathIn(dir_, kDatabase)) +
+                     FileBytes(PathIn(dir_, kDatabase) + "-wal");
+  s.hash_index_bytes = FileBytes(PathIn(dir_, kHashFile));
+  s.descriptor_index_bytes = FileBytes(PathIn(dir_, kDescriptorFile));
+  s.global_index_bytes = FileBytes(PathIn(dir_, kGlobalFile)) +
+                         FileBytes(PathIn(dir_, kCodebookFile));
   return s;
 }
 
@@ -338,10 +508,13 @@ absl::Status ReferenceIndex::Verify() const {
   std::shared_lock lock(mu_);
   std::set<std::int64_t> ids;
   std::int64_t keypoints = 0;
+  std::int64_t regions = 0;
   absl::Status problem;
   SPOOR_RETURN_IF_ERROR(store_->ForEach([&](StoredReference&& s) {
     ids.insert(s.reference.id);
     keypoints += s.features.size();
+    if (codebook_)
+      regions += codebook_->Describe(s.features, kReferenceRegions).size();
     if (!problem.ok()) return;
     if (s.features.descriptors.size() !=
         static_cast<size_t>(s.features.size()) * kDescriptorDim) {
@@ -366,10 +539,17 @@ absl::Status ReferenceIndex::Verify() const {
         absl::StrCat("hash index holds ", hashes_->size(),
                      " entries, database ", ids.size(), " references"));
   }
-  if (!descriptors_->needs_training() && descriptors_->size() != keypoints) {
+  if (descriptors_ && !descriptors_->vectors().needs_training() &&
+      descriptors_->vectors().size() != keypoints) {
     return absl::DataLossError(
-        absl::StrCat("descriptor index holds ", descriptors_->size(),
+        absl::StrCat("descriptor index holds ", descriptors_->vectors().size(),
                      " vectors, database ", keypoints, " keypoints"));
+  }
+  if (global_ && codebook_ && !global_->vectors().needs_training() &&
+      global_->vectors().size() != regions) {
+    return absl::DataLossError(absl::StrCat(
+        "global index holds ", global_->vectors().size(),
+        " vectors, the database's references describe ", regions, " regions"));
   }
   std::string manifest_path = (fs::path(dir_) / kManifest).string();
   SPOOR_ASSIGN_OR_RETURN(json manifest, ReadManifestJson(manifest_path));
@@ -392,7 +572,16 @@ std::vector<HashHit> ReferenceIndex::SearchHashes(
 std::vector<Vote> ReferenceIndex::SearchDescriptors(
     const std::vector<float>& descriptors, const VoteOptions& options) const {
   std::shared_lock lock(mu_);
+  if (!descriptors_) return {};
   return descriptors_->Search(descriptors, options);
+}
+
+std::vector<GlobalHit> ReferenceIndex::SearchGlobal(
+    const LocalFeatures& features, int neighbours, int max_results) const {
+  std::shared_lock lock(mu_);
+  if (!global_ || !codebook_) return {};
+  return global_->Search(codebook_->Describe(features, kQueryRegions),
+                         neighbours, max_results);
 }
 
 absl::StatusOr<StoredReference> ReferenceIndex::Load(std::int64_t id) const {

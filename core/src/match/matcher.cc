@@ -9,6 +9,7 @@
 
 #include "features/image_view.h"
 #include "index/descriptor_index.h"
+#include "index/global_index.h"
 #include "index/hash_index.h"
 #include "spoor/image.h"
 #include "spoor/local_features.h"
@@ -33,6 +34,8 @@ double MsSince(Clock::time_point start) {
 constexpr int kHashCandidateDistance = 64;
 constexpr int kExactDistance = 20;
 constexpr int kHashCandidates = 8;
+// Reference vectors looked up per query region in the global tier.
+constexpr int kGlobalNeighbours = 16;
 
 // Inlier count at which verification alone makes a match (score 0.5), and
 // the inliers over it that take the score most of the way to 1. Unrelated
@@ -221,14 +224,18 @@ absl::StatusOr<MatchResult> Matcher::MatchImage(
     s = Clock::now();
     std::vector<Vote> votes =
         index_.SearchDescriptors(DescriptorsAsFloat(pass.features), vote);
+    std::vector<GlobalHit> global = index_.SearchGlobal(
+        pass.features, kGlobalNeighbours, options.max_global_candidates);
     std::vector<std::int64_t> candidates;
-    for (const Vote& v : votes) candidates.push_back(v.ref_id);
-    for (const HashHit& h : hash_hits) {
-      if (IsMirrored(h.orientation) == pass.mirrored &&
-          std::find(candidates.begin(), candidates.end(), h.ref_id) ==
-              candidates.end())
-        candidates.push_back(h.ref_id);
-    }
+    auto add = [&](std::int64_t id) {
+      if (std::find(candidates.begin(), candidates.end(), id) ==
+          candidates.end())
+        candidates.push_back(id);
+    };
+    for (const Vote& v : votes) add(v.ref_id);
+    for (const GlobalHit& g : global) add(g.ref_id);
+    for (const HashHit& h : hash_hits)
+      if (IsMirrored(h.orientation) == pass.mirrored) add(h.ref_id);
     t.search_ms += MsSince(s);
 
     s = Clock::now();

@@ -165,9 +165,16 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
     feat.bind(2, stored.hash.data(), static_cast<int>(stored.hash.size()));
     feat.bind(3, f.width);
     feat.bind(4, f.height);
-    feat.bind(5, f.keypoints.data(),
+    // An image with no keypoints (a flat colour) stores empty blobs; SQLite
+    // reads a null pointer as NULL, so empty vectors bind a valid one.
+    static const std::uint8_t kEmpty = 0;
+    auto blob = [](const void* data, size_t size) {
+      return size == 0 ? static_cast<const void*>(&kEmpty) : data;
+    };
+    feat.bind(5, blob(f.keypoints.data(), f.keypoints.size()),
               static_cast<int>(f.keypoints.size() * sizeof(Keypoint)));
-    feat.bind(6, f.descriptors.data(), static_cast<int>(f.descriptors.size()));
+    feat.bind(6, blob(f.descriptors.data(), f.descriptors.size()),
+              static_cast<int>(f.descriptors.size()));
     feat.exec();
     tx.commit();
     return id;
