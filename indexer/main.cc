@@ -321,7 +321,14 @@ int RunStats(const std::string& dir, bool as_json) {
             {"descriptor_index_trained", s.descriptor_index_trained},
             {"descriptor_factory", s.descriptor_factory},
             {"descriptor_version", s.descriptor_version},
+            {"global_vectors", s.global_vectors},
+            {"global_index_trained", s.global_index_trained},
+            {"global_factory", s.global_factory},
             {"disk_bytes", s.disk_bytes},
+            {"database_bytes", s.database_bytes},
+            {"hash_index_bytes", s.hash_index_bytes},
+            {"descriptor_index_bytes", s.descriptor_index_bytes},
+            {"global_index_bytes", s.global_index_bytes},
             {"rebuilt_on_open", s.rebuilt_on_open}};
   if (as_json) {
     std::cout << j.dump() << "\n";
@@ -339,7 +346,8 @@ int RunVerify(const std::string& dir) {
     return Fail(kExitIndexError, "verify failed: " + std::string(s.message()));
   IndexStats s = (*index)->Stats();
   std::cout << "ok: " << s.references << " references, " << s.descriptors
-            << " descriptors, database and FAISS indexes agree\n";
+            << " descriptors, " << s.global_vectors
+            << " global vectors; database and FAISS indexes agree\n";
   return kExitOk;
 }
 
@@ -420,11 +428,15 @@ int main(int argc, char** argv) {
       ->required();
   build
       ->add_option("--factory", build_options.descriptor_factory,
-                   "FAISS factory string of the descriptor index")
+                   "FAISS factory string of the voting tier, or none")
+      ->capture_default_str();
+  build
+      ->add_option("--global-factory", build_options.global_factory,
+                   "FAISS factory string of the global (VLAD) tier, or none")
       ->capture_default_str();
   build
       ->add_option("--search-breadth", build_options.descriptor_search_breadth,
-                   "IVF nprobe / HNSW efSearch of the descriptor index")
+                   "IVF nprobe / HNSW efSearch of both tiers")
       ->capture_default_str()
       ->check(CLI::Range(1, 4096));
   build

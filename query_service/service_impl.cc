@@ -473,6 +473,12 @@ grpc::Status SpoorService::GetIndexStats(grpc::ServerContext* ctx,
         response->set_descriptor_factory(s.descriptor_factory);
         response->set_descriptor_version(s.descriptor_version);
         response->set_disk_bytes(s.disk_bytes);
+        response->set_global_vectors(s.global_vectors);
+        response->set_global_factory(s.global_factory);
+        response->set_database_bytes(s.database_bytes);
+        response->set_hash_index_bytes(s.hash_index_bytes);
+        response->set_descriptor_index_bytes(s.descriptor_index_bytes);
+        response->set_global_index_bytes(s.global_index_bytes);
         response->set_queue_depth(state_.pool->queue_depth());
         response->set_workers(state_.pool->workers());
         for (const auto& [k, v] : state_.metrics.RequestCounts())

@@ -63,6 +63,16 @@ TEST_F(IndexerCliTest, BuildRecordsManifestLabelsAndResumes) {
   auto s = nlohmann::json::parse(stats.out);
   EXPECT_EQ(s["references"], 12);
   EXPECT_EQ(s["descriptor_factory"], "Flat");
+  EXPECT_EQ(s["global_factory"], "Flat");
+  EXPECT_TRUE(s["global_index_trained"]);
+  // Whole image plus up to four windows per reference.
+  EXPECT_GE(s["global_vectors"], 12);
+  EXPECT_LE(s["global_vectors"], 60);
+  // Each part's bytes are reported; the voting tier is by far the largest.
+  EXPECT_GT(s["descriptor_index_bytes"], s["global_index_bytes"]);
+  EXPECT_GT(s["global_index_bytes"], 0);
+  EXPECT_GT(s["database_bytes"], 0);
+  EXPECT_GT(s["hash_index_bytes"], 0);
 
   CliRun list = Indexer("list --json --index " + index());
   ASSERT_EQ(list.code, 0);

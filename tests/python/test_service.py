@@ -151,6 +151,9 @@ class ServiceFromPython(unittest.TestCase):
                                         metadata=self.meta("platform"), timeout=10)
         self.assertEqual(stats.descriptor_factory, "Flat")
         self.assertGreater(stats.descriptors, 1000)
+        self.assertEqual(stats.global_factory, "Flat")
+        self.assertGreaterEqual(stats.global_vectors, 12)
+        self.assertGreater(stats.descriptor_index_bytes, stats.global_index_bytes)
 
     def test_stream_match_keeps_order(self):
         files = ["ad_box_rephotographed.png", "ad_unrelated_lion.jpg",
