@@ -217,7 +217,27 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--min-uap", min_uap, "fail (exit 1) below this µAP")
       ->capture_default_str();
-  app.add_option("--factory", options.descriptor_factory)
+  int pad = 0;
+  app.add_option("--pad", pad,
+                 "also index this many of the corpus's padding references")
+      ->capture_default_str();
+  spoor::MatchOptions match_options;
+  match_options.min_score = 0;
+  match_options.max_results = 10;
+  app.add_option("--factory", options.descriptor_factory,
+                 "voting tier's FAISS factory, or none")
+      ->capture_default_str();
+  app.add_option("--global-factory", options.global_factory,
+                 "global tier's FAISS factory, or none")
+      ->capture_default_str();
+  app.add_option("--search-breadth", options.descriptor_search_breadth,
+                 "IVF nprobe / HNSW efSearch")
+      ->capture_default_str();
+  app.add_option("--candidates", match_options.max_candidates,
+                 "voting candidates verified per query (core only)")
+      ->capture_default_str();
+  app.add_option("--global-candidates", match_options.max_global_candidates,
+                 "global-tier candidates verified per query (core only)")
       ->capture_default_str();
   app.add_option("--max-features", options.features.max_features)
       ->capture_default_str();
@@ -246,6 +266,7 @@ int main(int argc, char** argv) {
           .string();
   fs::remove_all(index_dir);
   auto t0 = Clock::now();
+  spoor::IndexStats indexed;
   {
     auto index = spoor::ReferenceIndex::Create(index_dir, options);
     if (!index.ok()) {
@@ -261,7 +282,36 @@ int main(int argc, char** argv) {
         });
     for (auto& p : prepared)
       if (p) (void)(*index)->Insert(std::move(*p));
+    // Padding, in batches so its features never all sit in memory at once.
+    std::vector<std::string> padding;
+    if (pad > 0 && fs::exists(fs::path(corpus) / "padding")) {
+      for (const auto& e : fs::directory_iterator(fs::path(corpus) / "padding"))
+        padding.push_back(e.path().string());
+      std::sort(padding.begin(), padding.end());
+    }
+    if (static_cast<int>(padding.size()) < pad) {
+      std::fprintf(stderr,
+                   "spoor-bench-eval: --pad %d but the corpus has %zu padding "
+                   "references (spoor-bench-gen --pad)\n",
+                   pad, padding.size());
+      return 2;
+    }
+    padding.resize(pad);
+    for (size_t start = 0; start < padding.size(); start += 256) {
+      size_t n = std::min<size_t>(256, padding.size() - start);
+      std::vector<std::optional<spoor::PreparedReference>> batch(n);
+      spoor::bench::ParallelFor(n, spoor::bench::Cores(), [&](size_t i) {
+        const std::string& path = padding[start + i];
+        auto bytes = spoor::ReadFileBytes(path, 64 << 20);
+        if (!bytes.ok()) return;
+        auto p = (*index)->Prepare(*bytes, fs::path(path).filename(), {});
+        if (p.ok()) batch[i] = std::move(*p);
+      });
+      for (auto& p : batch)
+        if (p) (void)(*index)->Insert(std::move(*p));
+    }
     (void)(*index)->Save();
+    indexed = (*index)->Stats();
   }
   double index_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
@@ -320,10 +370,7 @@ int main(int argc, char** argv) {
           for (const auto& m : resp.matches())
             mine.push_back({i, m.reference().source(), m.score()});
         } else {
-          spoor::MatchOptions o;
-          o.min_score = 0;
-          o.max_results = 10;
-          auto r = matcher->Match(queries[i].bytes, o);
+          auto r = matcher->Match(queries[i].bytes, match_options);
           if (!r.ok()) {
             ++errors;
             continue;
@@ -424,8 +471,9 @@ int main(int argc, char** argv) {
       "%zu references, %d positive and %zu distractor queries; Spoor via %s: "
       "indexing %.1f images/s, querying %.2f images/s (%u threads), %d "
       "errors\n\n",
-      ref_names.size(), positives, queries.size() - positives, via.c_str(),
-      ref_names.size() / index_s, queries.size() / query_s,
+      static_cast<size_t>(indexed.references), positives,
+      queries.size() - positives, via.c_str(), indexed.references / index_s,
+      queries.size() / query_s,
       std::max(1u, std::thread::hardware_concurrency()), errors.load());
   md << line;
   md << "| method | µAP | recall @ 90% precision | distractor FPs at 0.5 |\n| "
@@ -484,7 +532,15 @@ int main(int argc, char** argv) {
       j[name]["rank1"][family] = {c.first, c.second};
   }
   j["query_images_per_s"] = queries.size() / query_s;
-  j["index_images_per_s"] = ref_names.size() / index_s;
+  j["index_images_per_s"] = indexed.references / index_s;
+  j["references"] = indexed.references;
+  j["padding"] = pad;
+  j["descriptor_factory"] = options.descriptor_factory;
+  j["global_factory"] = options.global_factory;
+  j["candidates"] = match_options.max_candidates;
+  j["global_candidates"] = match_options.max_global_candidates;
+  j["max_features"] = options.features.max_features;
+  j["max_side"] = options.decode.max_side;
   std::ofstream(fs::path(out) / "results.json") << j.dump(2);
   std::fputs(md.str().c_str(), stdout);
   if (results["spoor"].uap < min_uap) {

@@ -8,6 +8,10 @@
 // DIR/queries/      positives (disguised references, one family each, named
 //                   in the ground truth) and distractors (must match nothing)
 // DIR/ground_truth.csv   query,family,reference  (reference empty: distractor)
+// DIR/padding/      with --pad N: N more references for the scale runs, cut
+//                   from reference-pool windows no reference used and from
+//                   opencv-doc photos outside the real pairs, so no query
+//                   shows them (spoor-bench-eval --pad indexes them)
 //
 // Ground truth stays unambiguous: every background photo is cut into
 // non-overlapping windows and each window is used once; background photos are
@@ -133,6 +137,11 @@ class WindowPool {
     }
     return cv::Mat();
   }
+  // Windows never handed out (none, for a recycling pool).
+  std::vector<cv::Mat> Unused() const {
+    if (recycle_ || next_ >= windows_.size()) return {};
+    return {windows_.begin() + next_, windows_.end()};
+  }
   size_t left() const {
     return next_ < windows_.size() ? windows_.size() - next_ : 0;
   }
@@ -170,7 +179,7 @@ int main(int argc, char** argv) {
   std::string out;
   std::uint64_t seed = 1;
   bool quick = false;
-  int plain_refs = 100, per_ref = 4;
+  int plain_refs = 100, per_ref = 4, pad = 0;
   app.add_option("--out", out, "output folder (emptied first)")->required();
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_flag("--quick", quick, "a few hundred images for CI");
@@ -178,6 +187,8 @@ int main(int argc, char** argv) {
                  "references that are plain background windows")
       ->capture_default_str();
   app.add_option("--queries-per-reference", per_ref)->capture_default_str();
+  app.add_option("--pad", pad, "padding references to write for scale runs")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (quick) {
     plain_refs = 10;
@@ -391,6 +402,53 @@ int main(int argc, char** argv) {
     add_query(m, "distractor", "");
   }
 
+  // Padding: sub-windows of unused reference-pool windows and of opencv-doc
+  // photos outside the pairs, at another scale, sometimes mirrored or turned,
+  // with their brightness changed. They may resemble each other; they never
+  // resemble a query. Drawn from their own generator so the rest of the set
+  // is the same with or without them.
+  std::vector<cv::Mat> unused = ref_windows.Unused();
+  if (pad > 0) {
+    std::set<std::string> paired;
+    for (const auto& [ref, query] : kPairs) {
+      paired.insert(ref);
+      paired.insert(query);
+    }
+    std::vector<std::string> extra;
+    for (const auto& e : fs::directory_iterator(kOpenCvData)) {
+      std::string ext = e.path().extension().string();
+      if ((ext == ".jpg" || ext == ".png") &&
+          !paired.count(e.path().filename().string()))
+        extra.push_back(e.path().string());
+    }
+    std::sort(extra.begin(), extra.end());
+    for (const auto& path : extra) {
+      cv::Mat m = LoadBgr(path, 1280);
+      if (m.cols >= 320 && m.rows >= 240) unused.push_back(m);
+    }
+  }
+  if (pad > 0 && unused.empty()) {
+    std::fprintf(stderr, "spoor-bench-gen: no unused windows to pad with\n");
+    return 1;
+  }
+  if (pad > 0) fs::create_directories(fs::path(out) / "padding");
+  Rng pad_rng(seed * 7919 + 1);
+  for (int i = 0; i < pad; ++i) {
+    const cv::Mat& w = unused[pad_rng() % unused.size()];
+    double side = Uniform(pad_rng, 0.5, 1.0);
+    double x0 = Uniform(pad_rng, 0, 1 - side),
+           y0 = Uniform(pad_rng, 0, 1 - side);
+    cv::Mat m = Crop(w, x0, y0, x0 + side, y0 + side);
+    if (pad_rng() % 2) cv::flip(m, m, 1);
+    if (pad_rng() % 4 == 0) cv::rotate(m, m, cv::ROTATE_90_CLOCKWISE);
+    m.convertTo(m, -1, Uniform(pad_rng, 0.8, 1.2), Uniform(pad_rng, -20, 20));
+    cv::resize(m, m, m.cols >= m.rows ? cv::Size(480, 360) : cv::Size(360, 480),
+               0, 0, cv::INTER_AREA);
+    char name[32];
+    std::snprintf(name, sizeof(name), "pad_%06d.jpg", i);
+    write("padding", name, EncodeJpeg(m, UniformInt(pad_rng, 75, 92)));
+  }
+
   std::ofstream gt(fs::path(out) / "ground_truth.csv");
   gt << "query,family,reference\n";
   for (const auto& q : queries)
@@ -402,9 +460,9 @@ int main(int argc, char** argv) {
       "spoor-bench-gen: %zu references, %zu positive and %zu distractor "
       "queries in %s "
       "(seed %llu; %zu reference and %zu other background windows never "
-      "used)\n",
+      "used); %d padding references\n",
       references, positives, queries.size() - positives, out.c_str(),
       static_cast<unsigned long long>(seed), ref_windows.left(),
-      other_windows.left());
+      other_windows.left(), pad);
   return 0;
 }

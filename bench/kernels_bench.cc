@@ -3,9 +3,12 @@
 // other kernels are read against.
 #include <benchmark/benchmark.h>
 
+#include <cmath>
 #include <random>
 
+#include "features/vlad.h"
 #include "index/descriptor_index.h"
+#include "index/global_index.h"
 #include "spoor/image.h"
 #include "spoor/local_features.h"
 #include "spoor/perceptual_hash.h"
@@ -66,11 +69,69 @@ void BM_DescriptorSearch(benchmark::State& state) {
   auto q = spoor::DescriptorsAsFloat(query);
   spoor::VoteOptions options;
   for (auto _ : state) benchmark::DoNotOptimize(index->Search(q, options));
-  state.counters["descriptors"] = static_cast<double>(index->size());
+  state.counters["descriptors"] = static_cast<double>(index->vectors().size());
 }
 BENCHMARK(BM_DescriptorSearch)
     ->Arg(10)
     ->Arg(100)
+    ->Unit(benchmark::kMillisecond);
+
+// A codebook learnt from two real photos' descriptors, as an index learns its
+// own from its references.
+std::unique_ptr<spoor::VladCodebook> Codebook() {
+  auto a = spoor::DescriptorsAsFloat(
+      spoor::ExtractLocalFeatures(Decoded(kPhoto), {}));
+  auto b = spoor::DescriptorsAsFloat(
+      spoor::ExtractLocalFeatures(Decoded(kOther), {}));
+  a.insert(a.end(), b.begin(), b.end());
+  return *spoor::VladCodebook::Train(a.size() / spoor::kDescriptorDim,
+                                     a.data());
+}
+
+// Aggregation: 1000 RootSIFT descriptors into VLAD region vectors.
+void BM_VladDescribe(benchmark::State& state) {
+  auto codebook = Codebook();
+  auto features = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  const int regions = static_cast<int>(state.range(0));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(codebook->Describe(features, regions));
+}
+BENCHMARK(BM_VladDescribe)
+    ->Arg(spoor::kReferenceRegions)
+    ->Arg(spoor::kQueryRegions)
+    ->Unit(benchmark::kMillisecond);
+
+// The global tier's exact search: a query's 14 regions against the 5 regions
+// of N references (random unit vectors; Flat cost does not depend on them).
+void BM_GlobalSearch(benchmark::State& state) {
+  const int refs = static_cast<int>(state.range(0));
+  auto index = *spoor::GlobalIndex::Create("Flat");
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal;
+  auto random_regions = [&](int count) {
+    spoor::RegionVectors r;
+    for (int i = 0; i < count; ++i) {
+      r.regions.push_back(i);
+      std::vector<float> v(spoor::kGlobalDim);
+      float norm = 0;
+      for (float& e : v) {
+        e = normal(rng);
+        norm += e * e;
+      }
+      for (float& e : v) e /= std::sqrt(norm);
+      r.vectors.insert(r.vectors.end(), v.begin(), v.end());
+    }
+    return r;
+  };
+  for (int r = 1; r <= refs; ++r)
+    (void)index->Add(r, random_regions(spoor::kReferenceRegions));
+  auto query = random_regions(spoor::kQueryRegions);
+  for (auto _ : state) benchmark::DoNotOptimize(index->Search(query, 16, 8));
+  state.counters["vectors"] = static_cast<double>(index->vectors().size());
+}
+BENCHMARK(BM_GlobalSearch)
+    ->Arg(1000)
+    ->Arg(10000)
     ->Unit(benchmark::kMillisecond);
 
 void BM_Verify(benchmark::State& state) {
