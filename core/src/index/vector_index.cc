@@ -5,6 +5,8 @@
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
@@ -14,6 +16,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
@@ -37,16 +40,32 @@ namespace {
 // From 8 queries on, FAISS computes the distances as one matrix product,
 // which reads it once (measured: 558 ms down to 189 ms a query at 100k
 // vectors).
+void SetBlasThreads(int n) {
+  using SetThreads = void (*)(int);
+  static auto* set = reinterpret_cast<SetThreads>(
+      dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set) set(n);
+}
+
 void TuneFaissOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
     faiss::distance_compute_blas_threshold = 8;
-    using SetThreads = void (*)(int);
-    if (auto* set = reinterpret_cast<SetThreads>(
-            dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-      set(1);
+    SetBlasThreads(1);
   });
 }
+
+// Training (k-means over tens of thousands of vectors) is one large batch
+// that runs under the index's writer lock, when no search is running: it
+// may use every core.
+class AllCoresForBlas {
+ public:
+  AllCoresForBlas() {
+    SetBlasThreads(
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  }
+  ~AllCoresForBlas() { SetBlasThreads(1); }
+};
 
 }  // namespace
 
@@ -63,6 +82,16 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
   TuneFaissOnce();
   try {
     auto* inner = faiss::index_factory(dim, factory.c_str());
+    // Polysemous training reorders PQ codes by simulated annealing so that
+    // Hamming distances approximate real ones; Spoor never filters by
+    // Hamming distance, and the annealing took over 10 minutes for PQ128.
+    faiss::Index* base = inner;
+    if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(base))
+      base = pre->index;
+    if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(base))
+      ivfpq->do_polysemous_training = false;
+    if (auto* pq = dynamic_cast<faiss::IndexPQ*>(base))
+      pq->do_polysemous_training = false;
     auto map = std::make_unique<faiss::IndexIDMap>(inner);
     map->own_fields = true;
     return std::unique_ptr<VectorIndex>(
@@ -97,6 +126,7 @@ bool VectorIndex::needs_training() const { return !index_->is_trained; }
 
 absl::Status VectorIndex::Train(std::int64_t n, const float* x) {
   if (index_->is_trained) return absl::OkStatus();
+  AllCoresForBlas all_cores;
   try {
     index_->train(n, x);
     return absl::OkStatus();
