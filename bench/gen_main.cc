@@ -98,6 +98,17 @@ std::vector<std::string> Stamps() {
   return out;
 }
 
+// Whether `m` has at least `min_corners` FAST corners, counted at 160x120 so
+// star-field noise and JPEG grain do not pass for structure.
+bool Textured(const cv::Mat& m, int min_corners) {
+  cv::Mat grey, small;
+  cv::cvtColor(m, grey, cv::COLOR_BGR2GRAY);
+  cv::resize(grey, small, cv::Size(160, 120), 0, 0, cv::INTER_AREA);
+  std::vector<cv::KeyPoint> corners;
+  cv::FAST(small, corners, 20);
+  return static_cast<int>(corners.size()) >= min_corners;
+}
+
 // Cuts each photo into non-overlapping 640x480 windows. A reference pool
 // hands each window out once; a recycling pool (distractors, collage cells,
 // re-photographed backgrounds: they may share pixels with each other, never
@@ -123,14 +134,7 @@ class WindowPool {
   // recognise, and no real reference photo looks like that.
   cv::Mat TakeTextured(int min_corners) {
     for (size_t i = next_; i < windows_.size(); ++i) {
-      // Counted at a quarter of the size, so star-field noise and JPEG grain
-      // do not pass for structure.
-      cv::Mat grey, small;
-      cv::cvtColor(windows_[i], grey, cv::COLOR_BGR2GRAY);
-      cv::resize(grey, small, cv::Size(160, 120), 0, 0, cv::INTER_AREA);
-      std::vector<cv::KeyPoint> corners;
-      cv::FAST(small, corners, 20);
-      if (static_cast<int>(corners.size()) >= min_corners) {
+      if (Textured(windows_[i], min_corners)) {
         std::swap(windows_[i], windows_[next_]);
         return Take();
       }
@@ -433,7 +437,7 @@ int main(int argc, char** argv) {
   }
   if (pad > 0) fs::create_directories(fs::path(out) / "padding");
   Rng pad_rng(seed * 7919 + 1);
-  for (int i = 0; i < pad; ++i) {
+  for (int i = 0; i < pad;) {
     const cv::Mat& w = unused[pad_rng() % unused.size()];
     double side = Uniform(pad_rng, 0.5, 1.0);
     double x0 = Uniform(pad_rng, 0, 1 - side),
@@ -444,9 +448,13 @@ int main(int argc, char** argv) {
     m.convertTo(m, -1, Uniform(pad_rng, 0.8, 1.2), Uniform(pad_rng, -20, 20));
     cv::resize(m, m, m.cols >= m.rows ? cv::Size(480, 360) : cv::Size(360, 480),
                0, 0, cv::INTER_AREA);
+    // A blank or flat cut (white margins of a diagram) is no reference
+    // photo, and would equal any blank query.
+    if (!Textured(m, kMinCorners)) continue;
     char name[32];
     std::snprintf(name, sizeof(name), "pad_%06d.jpg", i);
     write("padding", name, EncodeJpeg(m, UniformInt(pad_rng, 75, 92)));
+    ++i;
   }
 
   std::ofstream gt(fs::path(out) / "ground_truth.csv");

@@ -1,0 +1,110 @@
+// spoor-bench-tradeoff: draws µAP against query images/s from the
+// results.json files of several spoor-bench-eval runs (one knob changed per
+// run), so the cost of each faster setting in accuracy can be read off.
+//
+//   spoor-bench-tradeoff --out tradeoff.png RESULTS.json...
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace {
+
+struct Point {
+  std::string label;
+  double qps = 0, uap = 0;
+};
+
+std::string Label(const nlohmann::json& j) {
+  std::string voting = j.value("descriptor_factory", "?");
+  std::string global = j.value("global_factory", "?");
+  char buf[160];
+  std::snprintf(buf, sizeof(buf), "%s%s%s, %d feat, %d px",
+                voting == "none" ? "" : ("vote " + voting).c_str(),
+                voting != "none" && global != "none" ? " + " : "",
+                global == "none" ? "" : ("global " + global).c_str(),
+                j.value("max_features", 0), j.value("max_side", 0));
+  std::string label = buf;
+  if (j.value("global_candidates", 8) != 8)
+    label += ", " + std::to_string(j.value("global_candidates", 8)) +
+             " global candidates";
+  if (j.value("padding", 0) > 0)
+    label += ", " + std::to_string(j.value("references", 0)) + " refs";
+  return label;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"spoor-bench-tradeoff: µAP against query rate"};
+  std::string out = "tradeoff.png";
+  std::vector<std::string> files;
+  app.add_option("--out", out, "PNG to write")->capture_default_str();
+  app.add_option("RESULTS", files, "results.json of spoor-bench-eval runs")
+      ->required();
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<Point> points;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    if (j.is_discarded() || !j.contains("spoor")) {
+      std::fprintf(stderr, "spoor-bench-tradeoff: %s: not a results.json\n",
+                   f.c_str());
+      return 2;
+    }
+    points.push_back({Label(j), j.value("query_images_per_s", 0.0),
+                      j["spoor"].value("uap", 0.0)});
+  }
+  double max_qps = 0, min_uap = 1;
+  for (const auto& p : points) {
+    max_qps = std::max(max_qps, p.qps);
+    min_uap = std::min(min_uap, p.uap);
+  }
+  max_qps *= 1.2;
+  double lo = std::max(0.0, std::floor(min_uap * 20 - 1) / 20), hi = 1.0;
+
+  const int w = 760, h = 480, x0 = 70, y0 = 40, pw = 640, ph = 370;
+  cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
+  cv::rectangle(img, {x0, y0}, {x0 + pw, y0 + ph}, cv::Scalar(0, 0, 0));
+  auto px = [&](double qps, double uap) {
+    return cv::Point(x0 + static_cast<int>(qps / max_qps * pw),
+                     y0 + ph - static_cast<int>((uap - lo) / (hi - lo) * ph));
+  };
+  for (int t = 0; t <= 4; ++t) {
+    char label[32];
+    std::snprintf(label, sizeof(label), "%.3f", lo + (hi - lo) * t / 4);
+    cv::putText(img, label, {8, y0 + ph - ph * t / 4 + 4},
+                cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(0, 0, 0));
+    std::snprintf(label, sizeof(label), "%.1f", max_qps * t / 4);
+    cv::putText(img, label, {x0 + pw * t / 4 - 10, y0 + ph + 18},
+                cv::FONT_HERSHEY_SIMPLEX, 0.42, cv::Scalar(0, 0, 0));
+  }
+  const cv::Scalar colours[] = {{200, 80, 0},  {0, 150, 0},   {0, 0, 210},
+                                {150, 0, 150}, {0, 140, 180}, {90, 90, 90}};
+  int ly = y0 + 16;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const cv::Scalar& c = colours[i % 6];
+    cv::circle(img, px(points[i].qps, points[i].uap), 6, c, cv::FILLED);
+    char legend[200];
+    std::snprintf(legend, sizeof(legend), "%s: uAP %.3f, %.2f q/s",
+                  points[i].label.c_str(), points[i].uap, points[i].qps);
+    cv::circle(img, {x0 + 12, ly - 4}, 5, c, cv::FILLED);
+    cv::putText(img, legend, {x0 + 22, ly}, cv::FONT_HERSHEY_SIMPLEX, 0.4,
+                cv::Scalar(0, 0, 0));
+    ly += 18;
+  }
+  cv::putText(img, "uAP against query images/s (2 threads, through the core)",
+              {x0, 24}, cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
+  cv::putText(img, "query images/s", {x0 + pw / 2 - 50, h - 10},
+              cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
+  if (!cv::imwrite(out, img)) {
+    std::fprintf(stderr, "spoor-bench-tradeoff: cannot write %s\n",
+                 out.c_str());
+    return 1;
+  }
+  return 0;
+}
