@@ -15,7 +15,6 @@
 // one thread, and is also given as a multiple of decoding one ad photo
 // (graf1.png at 800 px), measured in the same run. Writes DIR/search.json
 // and DIR/latency_vs_size.png (for the first breadth).
-#include <dlfcn.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
@@ -32,6 +31,7 @@
 #include "bench_util.h"
 #include "index/global_index.h"
 #include "spoor/image.h"
+#include "util/blas_threads.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -89,17 +89,6 @@ class Synthetic {
  private:
   std::vector<float> centres_;
 };
-
-// Spoor keeps OpenBLAS to one thread (index/vector_index.cc) so that searches
-// from several workers do not oversubscribe the cores. Building millions of
-// vectors here is one big batch, so the build lets BLAS use every core and
-// the searches then run as the service runs them.
-void SetBlasThreads(int n) {
-  using SetThreads = void (*)(int);
-  if (auto* set = reinterpret_cast<SetThreads>(
-          dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    set(n);
-}
 
 struct SizeResult {
   std::int64_t refs = 0;
@@ -217,7 +206,11 @@ int main(int argc, char** argv) {
       return 2;
     }
     spoor::GlobalIndex& g = **index;
-    SetBlasThreads(spoor::bench::Cores());
+    // Spoor keeps OpenBLAS to one thread so that searches from several
+    // workers do not oversubscribe the cores; adding millions of vectors is
+    // one big batch, so the build uses every core and the searches then run
+    // as the service runs them.
+    spoor::SetBlasThreads(spoor::bench::Cores());
     auto t0 = Clock::now();
     if (g.vectors().needs_training()) {
       // Train on whole references, 40 vectors per IVF list of 1024.
@@ -255,7 +248,7 @@ int main(int argc, char** argv) {
     SizeResult result;
     result.refs = refs;
     result.build_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    SetBlasThreads(1);
+    spoor::SetBlasThreads(1);
     std::string file = (fs::path(out) / "search-tier.faiss").string();
     (void)g.vectors().Write(file);
     result.bytes_per_ref = static_cast<double>(fs::file_size(file)) / refs;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "util/status_macros.h"
 
@@ -41,12 +40,6 @@ absl::Status GlobalIndex::Add(std::int64_t ref_id,
 absl::Status GlobalIndex::Remove(std::int64_t ref_id) {
   return vectors_->RemoveRange(ref_id * kGlobalIdStride,
                                (ref_id + 1) * kGlobalIdStride);
-}
-
-std::int64_t GlobalIndex::references() const {
-  std::unordered_set<std::int64_t> refs;
-  for (std::int64_t id : vectors_->Ids()) refs.insert(id / kGlobalIdStride);
-  return static_cast<std::int64_t>(refs.size());
 }
 
 std::vector<GlobalHit> GlobalIndex::Search(const RegionVectors& query,

@@ -46,8 +46,6 @@ class GlobalIndex {
   absl::Status Add(std::int64_t ref_id, const RegionVectors& regions);
   // Unimplemented when the index type cannot remove (HNSW): rebuild instead.
   absl::Status Remove(std::int64_t ref_id);
-  // Distinct references with at least one vector.
-  std::int64_t references() const;
 
   // References nearest to any of the query's regions, most similar first,
   // at most `max_results`. `neighbours` vectors are looked up per region.

@@ -290,11 +290,11 @@ absl::Status ReferenceIndex::RebuildLocked(bool relearn_codebook) {
   bool train_descriptors =
       descriptors && descriptors->vectors().needs_training();
   if ((learn || train_descriptors) && count > 0) {
-    std::int64_t total = 0;
-    SPOOR_RETURN_IF_ERROR(store_->ForEach(
-        [&](StoredReference&& s) { total += s.features.size(); }));
+    // Strided by the most descriptors the references can hold, so one pass
+    // over the database gives at most kTrainingSample of them.
+    const std::int64_t most = count * options_.features.max_features;
     const std::int64_t stride = std::max<std::int64_t>(
-        1, (total + kTrainingSample - 1) / kTrainingSample);
+        1, (most + kTrainingSample - 1) / kTrainingSample);
     std::vector<float> sample;
     std::int64_t seen = 0;
     SPOOR_RETURN_IF_ERROR(store_->ForEach([&](StoredReference&& s) {

@@ -1,6 +1,5 @@
 #include "index/vector_index.h"
 
-#include <dlfcn.h>
 #include <faiss/IVFlib.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
@@ -20,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
+#include "util/blas_threads.h"
 
 namespace spoor {
 
@@ -40,13 +40,6 @@ namespace {
 // From 8 queries on, FAISS computes the distances as one matrix product,
 // which reads it once (measured: 558 ms down to 189 ms a query at 100k
 // vectors).
-void SetBlasThreads(int n) {
-  using SetThreads = void (*)(int);
-  static auto* set = reinterpret_cast<SetThreads>(
-      dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (set) set(n);
-}
-
 void TuneFaissOnce() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -176,11 +169,6 @@ absl::Status VectorIndex::RemoveRange(std::int64_t first, std::int64_t last) {
 }
 
 std::int64_t VectorIndex::size() const { return index_->ntotal; }
-
-std::vector<std::int64_t> VectorIndex::Ids() const {
-  const auto& map = static_cast<faiss::IndexIDMap*>(index_.get())->id_map;
-  return std::vector<std::int64_t>(map.begin(), map.end());
-}
 
 VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
                                             int k) const {

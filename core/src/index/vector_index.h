@@ -49,8 +49,6 @@ class VectorIndex {
   // remove (HNSW): rebuild instead.
   absl::Status RemoveRange(std::int64_t first, std::int64_t last);
   std::int64_t size() const;
-  // The ids held, in insertion order.
-  std::vector<std::int64_t> Ids() const;
 
   // k nearest neighbours of each of n queries: squared L2 distances and ids
   // (-1 past the end), n * k each. k is capped at size().

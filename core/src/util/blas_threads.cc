@@ -1,0 +1,16 @@
+#include "util/blas_threads.h"
+
+#include <dlfcn.h>
+
+namespace spoor {
+
+void SetBlasThreads(int threads) {
+  // Looked up at run time: Debian's FAISS links libblas.so.3, which is
+  // OpenBLAS or another implementation depending on the system's choice.
+  using SetThreads = void (*)(int);
+  static auto* set = reinterpret_cast<SetThreads>(
+      dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set) set(threads);
+}
+
+}  // namespace spoor
