@@ -61,11 +61,11 @@ struct IndexOptions {
   std::string descriptor_factory = "Flat";
   // FAISS factory string of the global tier (VLAD vectors, 5 per reference),
   // or "none". Default: "Flat" (exact, 20 KB per reference).
-  // "PCA256,IVF1024,PQ32" takes about 200 bytes per reference for large
-  // indexes. The VLAD codebook is learnt at the first Save() with at least
-  // kMinVladTraining descriptors, and learnt again (every reference
-  // re-described) at the Save() that finds the index grown fourfold, up to
-  // 1000 references; until the first, the tier finds nothing.
+  // "IVF1024,PQ64" took 405 bytes per reference at 1M (docs/BENCHMARKS.md)
+  // and needs ~40k vectors to train. The VLAD codebook is learnt at the first
+  // Save() with at least kMinVladTraining descriptors, and learnt again (every
+  // reference re-described) at the Save() that finds the index grown fourfold,
+  // up to 1000 references; until the first, the tier finds nothing.
   std::string global_factory = "Flat";
   // How much of an approximate index a search visits, in both tiers: IVF
   // nprobe or HNSW efSearch; ignored by Flat. Default: 16.

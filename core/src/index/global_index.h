@@ -1,8 +1,8 @@
 // The global tier: a few VLAD vectors per reference (features/vlad.h) in one
 // FAISS index, searched with the query's region vectors to shortlist the
-// references worth verifying. A few hundred bytes to a few KB per reference
-// depending on the factory ("Flat" exact; "PCA256,IVF4096,PQ32" compact), so
-// it scales where the voting tier cannot.
+// references worth verifying. 20 KB per reference with "Flat" (exact), about
+// 400 bytes with "IVF1024,PQ64" (docs/BENCHMARKS.md), so it scales where the
+// voting tier cannot.
 //
 // Vector ids pack the reference id and the region:
 // id = ref_id * kGlobalIdStride + region.
