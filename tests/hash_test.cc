@@ -66,6 +66,25 @@ TEST_F(HashTest, VariantsUndoRotationsAndMirrors) {
   }
 }
 
+TEST_F(HashTest, ContrastTellsFlatPicturesFromPhotosAndText) {
+  // A flat colour, even recompressed or noisy, is below the floor; a photo
+  // and a phone number written on white are well above it.
+  cv::Mat flat(480, 640, CV_8UC3, cv::Scalar(200, 200, 200));
+  EXPECT_LT(HashContrast(Decode(testing::EncodeJpeg(flat, 10))),
+            kMinHashContrast);
+  cv::Mat noisy(flat.size(), CV_8UC3);
+  cv::randn(noisy, cv::Scalar::all(0), cv::Scalar::all(8));
+  noisy += flat;
+  EXPECT_LT(HashContrast(Decode(testing::EncodePng(noisy))), kMinHashContrast);
+  EXPECT_GT(HashContrast(Decode(testing::EncodePng(baboon_))),
+            4 * kMinHashContrast);
+  cv::Mat text = flat.clone();
+  cv::putText(text, "+44 7700 900123", {20, 240}, cv::FONT_HERSHEY_SIMPLEX, 1.5,
+              cv::Scalar(0, 0, 0), 3);
+  EXPECT_GT(HashContrast(Decode(testing::EncodePng(text))),
+            4 * kMinHashContrast);
+}
+
 TEST(Orientation, NamesItsParts) {
   EXPECT_FALSE(IsMirrored(Orientation::kRotate270));
   EXPECT_TRUE(IsMirrored(Orientation::kMirrorRotate90));

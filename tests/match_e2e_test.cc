@@ -422,5 +422,42 @@ TEST_P(MatchE2ETest, ConcurrentQueriesGiveTheSameAnswers) {
   }
 }
 
+TEST(BlankPictures, MatchNoBlankReference) {
+  // Every flat picture hashes alike, so before the hash tier looked at
+  // contrast a blank ad "exactly" matched any blank reference, whatever its
+  // colour. Blank pictures carry no evidence and must match nothing.
+  testing::TempDir tmp;
+  auto index = ReferenceIndex::Create(tmp.Join("index"), IndexOptions{});
+  ASSERT_OK(index);
+  auto photo = testing::ReadFile(kOpenCvData + "/baboon.jpg");
+  ASSERT_OK((*index)->Add(photo, "baboon.jpg", Labels{}));
+  cv::Mat flat(300, 400, CV_8UC3, cv::Scalar(40, 120, 200));
+  ASSERT_OK((*index)->Add(testing::EncodeJpeg(flat, 90), "flat.jpg", Labels{}));
+  ASSERT_OK((*index)->Save());
+  Matcher matcher(**index);
+  MatchOptions all;
+  all.min_score = 0;
+  for (const cv::Scalar& colour :
+       {cv::Scalar(40, 120, 200), cv::Scalar(255, 255, 255),
+        cv::Scalar(0, 0, 0)}) {
+    cv::Mat blank(480, 640, CV_8UC3, colour);
+    for (const auto& bytes :
+         {testing::EncodeJpeg(blank, 60), testing::EncodePng(blank)}) {
+      auto result = matcher.Match(bytes, all);
+      ASSERT_OK(result);
+      for (const Match& m : result->matches)
+        ADD_FAILURE() << "a blank picture matched " << m.reference.source
+                      << " with score " << m.score;
+    }
+  }
+  // The hash tier still answers for pictures with content.
+  auto copy = matcher.Match(photo, MatchOptions{});
+  ASSERT_OK(copy);
+  ASSERT_FALSE(copy->matches.empty());
+  EXPECT_EQ(copy->matches[0].reference.source, "baboon.jpg");
+  EXPECT_EQ(copy->matches[0].verdict, Verdict::kExact);
+  EXPECT_EQ(copy->matches[0].hash_distance, 0);
+}
+
 }  // namespace
 }  // namespace spoor

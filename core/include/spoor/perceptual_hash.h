@@ -40,6 +40,16 @@ int RotationDegrees(Orientation o);  ///< clockwise: 0, 90, 180 or 270
 
 Hash256 ComputeHash(const Image& image);
 
+// Below this spread of grey levels (0-255) in the hash's 64x64 reduction, a
+// picture is one flat colour up to noise: every such picture hashes alike, so
+// its hash says nothing about which picture it is.
+inline constexpr double kMinHashContrast = 2.0;
+
+// The standard deviation of the grey levels the hash is computed from; the
+// matcher leaves the hash tier out for a query below kMinHashContrast, so a
+// blank ad never "matches" a blank reference.
+double HashContrast(const Image& image);
+
 // Hash of the image as it would look after applying each orientation; index
 // i holds Orientation(i). Element 0 equals ComputeHash(image).
 std::array<Hash256, kOrientationCount> ComputeHashVariants(const Image& image);

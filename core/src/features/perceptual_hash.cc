@@ -75,6 +75,12 @@ int RotationDegrees(Orientation o) { return (static_cast<int>(o) % 4) * 90; }
 
 Hash256 ComputeHash(const Image& image) { return HashOfReduced(Reduce(image)); }
 
+double HashContrast(const Image& image) {
+  cv::Scalar mean, deviation;
+  cv::meanStdDev(Reduce(image), mean, deviation);
+  return deviation[0];
+}
+
 std::array<Hash256, kOrientationCount> ComputeHashVariants(const Image& image) {
   cv::Mat reduced = Reduce(image);
   std::array<Hash256, kOrientationCount> variants;

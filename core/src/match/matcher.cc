@@ -200,9 +200,12 @@ absl::StatusOr<MatchResult> Matcher::MatchImage(
   auto start = Clock::now();
 
   auto stage = Clock::now();
-  auto variants = ComputeHashVariants(image);
-  std::vector<HashHit> hash_hits =
-      index_.SearchHashes(variants, kHashCandidateDistance, kHashCandidates);
+  // A flat picture's hash is every flat picture's hash: no evidence.
+  std::vector<HashHit> hash_hits;
+  if (HashContrast(image) >= kMinHashContrast) {
+    hash_hits = index_.SearchHashes(ComputeHashVariants(image),
+                                    kHashCandidateDistance, kHashCandidates);
+  }
   t.hash_ms = MsSince(stage);
 
   const FeatureOptions& feature_options = index_.options().features;
