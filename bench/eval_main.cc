@@ -13,6 +13,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -349,6 +350,8 @@ int main(int argc, char** argv) {
   }
   std::atomic<size_t> next{0};
   std::atomic<int> errors{0};
+  // Each query's wall time, with every core's worker busy: latency under load.
+  std::vector<double> latency_ms(queries.size(), 0);
   std::vector<std::thread> workers;
   for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency());
        ++t) {
@@ -362,6 +365,7 @@ int main(int argc, char** argv) {
       }
       for (size_t i; (i = next++) < queries.size();) {
         std::vector<Prediction> mine;
+        const auto started = Clock::now();
         if (stub) {
           spoor::v1::MatchRequest req;
           req.set_image(queries[i].bytes.data(), queries[i].bytes.size());
@@ -384,6 +388,9 @@ int main(int argc, char** argv) {
           for (const auto& m : r->matches)
             mine.push_back({i, m.reference.source, m.score});
         }
+        latency_ms[i] =
+            std::chrono::duration<double, std::milli>(Clock::now() - started)
+                .count();
         std::lock_guard lock(mu);
         spoor_predictions.insert(spoor_predictions.end(), mine.begin(),
                                  mine.end());
@@ -483,6 +490,20 @@ int main(int argc, char** argv) {
       std::max(1u, std::thread::hardware_concurrency()), decode_s / query_s,
       queries.size() / decode_s, errors.load());
   md << line;
+  std::vector<double> answered;
+  for (double ms : latency_ms)
+    if (ms > 0) answered.push_back(ms);
+  const double p50 = spoor::bench::Percentile(answered, 0.50),
+               p95 = spoor::bench::Percentile(answered, 0.95),
+               p99 = spoor::bench::Percentile(answered, 0.99);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_rss_mb = usage.ru_maxrss / 1024.0;
+  std::snprintf(line, sizeof(line),
+                "Query latency with every worker busy: p50 %.1f ms, p95 %.1f "
+                "ms, p99 %.1f ms. Peak RSS %.0f MB.\n\n",
+                p50, p95, p99, peak_rss_mb);
+  md << line;
   md << "| method | µAP | recall @ 90% precision | distractor FPs at 0.5 |\n| "
         "--- | --- | --- | --- |\n";
   for (const auto& [name, m] : results) {
@@ -540,6 +561,8 @@ int main(int argc, char** argv) {
   }
   j["query_images_per_s"] = queries.size() / query_s;
   j["decode_only_images_per_s"] = queries.size() / decode_s;
+  j["latency_ms"] = {{"p50", p50}, {"p95", p95}, {"p99", p99}};
+  j["peak_rss_mb"] = peak_rss_mb;
   j["index_images_per_s"] = indexed.references / index_s;
   j["references"] = indexed.references;
   {
