@@ -563,6 +563,7 @@ int main(int argc, char** argv) {
   j["decode_only_images_per_s"] = queries.size() / decode_s;
   j["latency_ms"] = {{"p50", p50}, {"p95", p95}, {"p99", p99}};
   j["peak_rss_mb"] = peak_rss_mb;
+  j["threads"] = std::max(1u, std::thread::hardware_concurrency());
   j["index_images_per_s"] = indexed.references / index_s;
   j["references"] = indexed.references;
   {

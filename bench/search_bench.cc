@@ -30,6 +30,7 @@
 
 #include "bench_util.h"
 #include "index/global_index.h"
+#include "latency_plot.h"
 #include "spoor/image.h"
 #include "util/blas_threads.h"
 
@@ -96,69 +97,6 @@ struct SizeResult {
   double build_s = 0, p50 = 0, p95 = 0, p99 = 0, recall = 0;
   double bytes_per_ref = 0, rss_mb = 0;
 };
-
-void DrawLatency(const std::vector<SizeResult>& results, double decode_ms,
-                 const std::string& factory, const std::string& path) {
-  const int w = 720, h = 440, x0 = 70, y0 = 30, pw = 600, ph = 340;
-  cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
-  double max_ms = decode_ms;
-  for (const auto& r : results) max_ms = std::max(max_ms, r.p99);
-  max_ms *= 1.15;
-  double lo = std::log10(results.front().refs),
-         hi = std::log10(results.back().refs);
-  if (hi - lo < 1e-9) hi = lo + 1;
-  auto px = [&](double refs, double ms) {
-    return cv::Point(
-        x0 + static_cast<int>((std::log10(refs) - lo) / (hi - lo) * pw),
-        y0 + ph - static_cast<int>(ms / max_ms * ph));
-  };
-  cv::rectangle(img, {x0, y0}, {x0 + pw, y0 + ph}, cv::Scalar(0, 0, 0));
-  const std::pair<const char*, cv::Scalar> series[] = {
-      {"p50", cv::Scalar(200, 120, 0)},
-      {"p95", cv::Scalar(0, 160, 0)},
-      {"p99", cv::Scalar(0, 0, 220)}};
-  for (int s = 0; s < 3; ++s) {
-    for (size_t i = 0; i < results.size(); ++i) {
-      const auto& r = results[i];
-      double v = s == 0 ? r.p50 : s == 1 ? r.p95 : r.p99;
-      cv::circle(img, px(r.refs, v), 4, series[s].second, cv::FILLED);
-      if (i > 0) {
-        const auto& q = results[i - 1];
-        double u = s == 0 ? q.p50 : s == 1 ? q.p95 : q.p99;
-        cv::line(img, px(q.refs, u), px(r.refs, v), series[s].second, 2);
-      }
-    }
-    cv::putText(img, series[s].first, {x0 + 10, y0 + 20 + 18 * s},
-                cv::FONT_HERSHEY_SIMPLEX, 0.5, series[s].second, 1);
-  }
-  // One decode of an ad photo, for scale.
-  cv::line(img, px(results.front().refs, decode_ms),
-           px(results.back().refs, decode_ms), cv::Scalar(128, 128, 128), 1);
-  cv::putText(img, "one decode",
-              px(results.front().refs, decode_ms) + cv::Point(5, -5),
-              cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(128, 128, 128));
-  for (const auto& r : results) {
-    cv::Point p = px(r.refs, 0);
-    std::ostringstream label;
-    label << r.refs;
-    cv::putText(img, label.str(), {p.x - 20, y0 + ph + 18},
-                cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0));
-  }
-  for (int t = 0; t <= 4; ++t) {
-    double ms = max_ms * t / 4;
-    char label[32];
-    std::snprintf(label, sizeof(label), "%.1f", ms);
-    cv::putText(img, label, {5, y0 + ph - static_cast<int>(ph * t / 4) + 4},
-                cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0));
-  }
-  std::string title = "global-tier search ms per query vs references (" +
-                      factory + ", 1 thread)";
-  cv::putText(img, title, {x0, 20}, cv::FONT_HERSHEY_SIMPLEX, 0.5,
-              cv::Scalar(0, 0, 0));
-  cv::putText(img, "references (log scale)", {x0 + pw / 2 - 80, h - 12},
-              cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0));
-  cv::imwrite(path, img);
-}
 
 }  // namespace
 
@@ -319,11 +257,18 @@ int main(int argc, char** argv) {
   }
   std::ofstream(fs::path(out) / "search.json") << j.dump(2);
   // The plot follows the first breadth given.
-  std::vector<SizeResult> plotted;
+  std::vector<spoor::bench::LatencyPoint> plotted;
   for (const auto& r : results)
-    if (r.breadth == breadths.front()) plotted.push_back(r);
-  DrawLatency(plotted, decode_ms,
-              factory + ", breadth " + std::to_string(breadths.front()),
-              (fs::path(out) / "latency_vs_size.png").string());
+    if (r.breadth == breadths.front())
+      plotted.push_back({static_cast<double>(r.refs), r.p50, r.p95, r.p99});
+  const std::string png = (fs::path(out) / "latency_vs_size.png").string();
+  if (!spoor::bench::DrawLatencyVsSize(
+          plotted, decode_ms, "one decode",
+          "global-tier search ms per query vs references (" + factory +
+              ", breadth " + std::to_string(breadths.front()) + ", 1 thread)",
+          png)) {
+    std::fprintf(stderr, "spoor-bench-search: cannot write %s\n", png.c_str());
+    return 1;
+  }
   return 0;
 }

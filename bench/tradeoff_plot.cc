@@ -1,8 +1,11 @@
 // spoor-bench-tradeoff: draws µAP against query images/s from the
 // results.json files of several spoor-bench-eval runs (one knob changed per
-// run), so the cost of each faster setting in accuracy can be read off.
+// run), so the cost of each faster setting in accuracy can be read off. With
+// --latency-out it also draws end-to-end query latency (p50/p95/p99) against
+// the number of references, for runs at several index sizes.
 //
-//   spoor-bench-tradeoff --out tradeoff.png RESULTS.json...
+//   spoor-bench-tradeoff [--out tradeoff.png] [--latency-out latency.png]
+//                        RESULTS.json...
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
@@ -10,12 +13,17 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <thread>
+
+#include "latency_plot.h"
 
 namespace {
 
 struct Point {
   std::string label;
   double qps = 0, uap = 0;
+  double references = 0, p50 = 0, p95 = 0, p99 = 0;
+  double decode_ms = 0;  // one decode, as the run's decode-only rate implies
 };
 
 std::string Label(const nlohmann::json& j) {
@@ -40,9 +48,11 @@ std::string Label(const nlohmann::json& j) {
 
 int main(int argc, char** argv) {
   CLI::App app{"spoor-bench-tradeoff: µAP against query rate"};
-  std::string out = "tradeoff.png";
+  std::string out = "tradeoff.png", latency_out;
   std::vector<std::string> files;
   app.add_option("--out", out, "PNG to write")->capture_default_str();
+  app.add_option("--latency-out", latency_out,
+                 "also draw query latency against references to this PNG");
   app.add_option("RESULTS", files, "results.json of spoor-bench-eval runs")
       ->required();
   CLI11_PARSE(app, argc, argv);
@@ -56,8 +66,46 @@ int main(int argc, char** argv) {
                    f.c_str());
       return 2;
     }
-    points.push_back({Label(j), j.value("query_images_per_s", 0.0),
-                      j["spoor"].value("uap", 0.0)});
+    Point p{Label(j), j.value("query_images_per_s", 0.0),
+            j["spoor"].value("uap", 0.0)};
+    p.references = j.value("references", 0.0);
+    if (j.contains("latency_ms")) {
+      p.p50 = j["latency_ms"].value("p50", 0.0);
+      p.p95 = j["latency_ms"].value("p95", 0.0);
+      p.p99 = j["latency_ms"].value("p99", 0.0);
+    }
+    // Every worker decodes at once, so one decode takes threads / rate.
+    const double threads = j.value(
+        "threads", static_cast<double>(std::thread::hardware_concurrency()));
+    const double rate = j.value("decode_only_images_per_s", 0.0);
+    p.decode_ms = rate > 0 ? 1000 * threads / rate : 0;
+    points.push_back(p);
+  }
+  if (!latency_out.empty()) {
+    std::vector<spoor::bench::LatencyPoint> sizes;
+    double decode_ms = 0;
+    for (const auto& p : points) {
+      if (p.p99 <= 0 || p.references <= 0) {
+        std::fprintf(stderr,
+                     "spoor-bench-tradeoff: %s has no latency_ms; run "
+                     "spoor-bench-eval again to record it\n",
+                     p.label.c_str());
+        return 2;
+      }
+      sizes.push_back({p.references, p.p50, p.p95, p.p99});
+      decode_ms += p.decode_ms / points.size();
+    }
+    std::sort(sizes.begin(), sizes.end(), [](const auto& a, const auto& b) {
+      return a.references < b.references;
+    });
+    if (!spoor::bench::DrawLatencyVsSize(
+            sizes, decode_ms, "one decode under the same load",
+            "query ms end to end vs references (every core busy)",
+            latency_out)) {
+      std::fprintf(stderr, "spoor-bench-tradeoff: cannot write %s\n",
+                   latency_out.c_str());
+      return 1;
+    }
   }
   double max_qps = 0, min_uap = 1;
   for (const auto& p : points) {
