@@ -5,6 +5,7 @@
 
 #include "features/vlad.h"
 #include "index/global_index.h"
+#include "index/hash_index.h"
 #include "spoor/reference_index.h"
 #include "store/reference_store.h"
 #include "test_util.h"
@@ -139,6 +140,40 @@ TEST_F(ReferenceIndexTest, InsertWithoutSaveIsRecoveredOnOpen) {
   EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
   EXPECT_EQ((*index)->Stats().hashes, 2);
   ASSERT_OK((*index)->Verify());
+}
+
+// Regression: an add and a remove since the last save leave the count as
+// saved, and Open used to serve the stale FAISS files: the added reference
+// never matched and Verify reported it missing from the hash index.
+TEST_F(ReferenceIndexTest, AddAndRemoveWithoutSaveAreNotLostOnOpen) {
+  std::int64_t added_id = 0;
+  {
+    auto index = CreateWith({"baboon.jpg", "home.jpg"});
+    auto added = index->Add(Photo("fruits.jpg"), "fruits.jpg", Labels{});
+    ASSERT_OK(added);
+    added_id = added->id;
+    ASSERT_OK(index->Remove(1));
+    // No Save(): as after kill -9 with a long save interval.
+  }
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  ASSERT_OK((*index)->Verify());
+  Hash256 hash = (*index)->Load(added_id)->hash;
+  std::array<Hash256, kOrientationCount> variants;
+  variants.fill(hash);
+  auto hits = (*index)->SearchHashes(variants, 0, 10);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].ref_id, added_id);
+  EXPECT_FALSE((*index)->Load(1).ok());
+
+  // Saved now: the next Open trusts the files again.
+  ASSERT_OK((*index)->Save());
+  index->reset();
+  auto again = ReferenceIndex::Open(dir());
+  ASSERT_OK(again);
+  EXPECT_FALSE((*again)->Stats().rebuilt_on_open);
+  ASSERT_OK((*again)->Verify());
 }
 
 TEST_F(ReferenceIndexTest, DescriptorVersionMismatchIsRefused) {

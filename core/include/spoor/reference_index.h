@@ -11,9 +11,11 @@
 //   DIR/global.faiss      global tier: a few VLAD vectors per reference
 //
 // FAISS files are derived from the database and written atomically by
-// Save(); if they are missing or disagree with the database or the manifest's
-// counts on Open (a crash between an insert and a save), they are rebuilt
-// from it.
+// Save(), which records the database's generation (bumped in the same
+// transaction as every insert and remove) in the manifest. If the files are
+// missing, or disagree with the manifest's counts, or the database has moved
+// past the saved generation on Open (a crash between a write and a save),
+// they are rebuilt from the database.
 //
 // Thread safety: all methods may be called concurrently. Searches share a
 // reader lock; Insert, Remove and Save take the writer lock briefly. Prepare
@@ -171,6 +173,7 @@ class ReferenceIndex {
     std::int64_t descriptors = -1;
     std::int64_t global_vectors = -1;
     std::int64_t codebook_references = 0;
+    std::int64_t generation = -1;  ///< the database's, at the last Save()
   };
   absl::Status LoadOrRebuild(const SavedCounts& saved);
   // Rebuilds every FAISS index from the database, training what needs it;

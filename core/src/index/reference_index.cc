@@ -199,6 +199,7 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Open(
   saved.global_vectors = manifest.value("global_vectors", std::int64_t{-1});
   saved.codebook_references =
       manifest.value("codebook_references", std::int64_t{0});
+  saved.generation = manifest.value("generation", std::int64_t{-1});
   SPOOR_RETURN_IF_ERROR(index->LoadOrRebuild(saved));
   return index;
 }
@@ -209,7 +210,9 @@ absl::Status ReferenceIndex::LoadOrRebuild(const SavedCounts& saved) {
   // Every file must read and hold what the manifest, written last by Save(),
   // says it held; anything else is stale or damaged, and the database is the
   // truth: rebuild from it.
-  bool consistent = saved.references == count;
+  SPOOR_ASSIGN_OR_RETURN(std::int64_t generation, store_->Generation());
+  bool consistent =
+      saved.generation == generation && saved.references == count;
   auto hashes = HashIndex::Read(PathIn(dir_, kHashFile));
   consistent = consistent && hashes.ok() && (*hashes)->size() == count;
   std::unique_ptr<DescriptorIndex> descriptors;
@@ -354,6 +357,9 @@ absl::Status ReferenceIndex::WriteManifestLocked() {
   j["descriptors"] = descriptors_ ? descriptors_->vectors().size() : 0;
   j["global_vectors"] = global_ ? global_->vectors().size() : 0;
   j["codebook_references"] = codebook_ ? codebook_references_ : 0;
+  // Called under the writer lock, so the FAISS indexes hold exactly the
+  // database's changes up to this generation.
+  SPOOR_ASSIGN_OR_RETURN(j["generation"], store_->Generation());
   std::string text = j.dump(2) + "\n";
   return WriteFileAtomically(
       (fs::path(dir_) / kManifest).string(),

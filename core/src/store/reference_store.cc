@@ -35,7 +35,18 @@ CREATE TABLE IF NOT EXISTS features (
   keypoints BLOB NOT NULL,
   descriptors BLOB NOT NULL
 );
+-- One row: bumped in the same transaction as every insert and remove, so the
+-- FAISS files saved at generation G are known stale once the database is past
+-- G, even when the count of references is unchanged.
+CREATE TABLE IF NOT EXISTS generation (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO generation (id, value) VALUES (1, 0);
 )sql";
+
+constexpr const char* kBumpGeneration =
+    "UPDATE generation SET value = value + 1 WHERE id = 1";
 
 constexpr const char* kRefColumns =
     "id, source, sha256, bytes, width, height, format, species_scientific, "
@@ -106,7 +117,9 @@ absl::StatusOr<std::unique_ptr<ReferenceStore>> ReferenceStore::Open(
     auto db = std::make_unique<SQLite::Database>(
         path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     db->exec("PRAGMA journal_mode=WAL");
-    db->exec("PRAGMA synchronous=NORMAL");
+    // FULL: an insert or remove the service acknowledged survives a power
+    // loss too, not only a killed process (NORMAL may lose the last commits).
+    db->exec("PRAGMA synchronous=FULL");
     db->exec("PRAGMA foreign_keys=ON");
     db->exec("PRAGMA busy_timeout=5000");
     db->exec(kSchema);
@@ -176,6 +189,7 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
     feat.bind(6, blob(f.descriptors.data(), f.descriptors.size()),
               static_cast<int>(f.descriptors.size()));
     feat.exec();
+    db_->exec(kBumpGeneration);
     tx.commit();
     return id;
   } catch (const std::exception& e) {
@@ -186,11 +200,14 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
 absl::Status ReferenceStore::Remove(std::int64_t id) {
   std::lock_guard lock(mu_);
   try {
+    SQLite::Transaction tx(*db_);
     SQLite::Statement del(*db_, "DELETE FROM refs WHERE id = ?");
     del.bind(1, static_cast<int64_t>(id));
     if (del.exec() == 0) {
       return absl::NotFoundError(absl::StrCat("no reference with id ", id));
     }
+    db_->exec(kBumpGeneration);
+    tx.commit();
     return absl::OkStatus();
   } catch (const std::exception& e) {
     return FromSqlite(e, "remove");
@@ -269,6 +286,16 @@ absl::StatusOr<std::int64_t> ReferenceStore::Count() {
     return db_->execAndGet("SELECT COUNT(*) FROM refs").getInt64();
   } catch (const std::exception& e) {
     return FromSqlite(e, "count");
+  }
+}
+
+absl::StatusOr<std::int64_t> ReferenceStore::Generation() {
+  std::lock_guard lock(mu_);
+  try {
+    return db_->execAndGet("SELECT value FROM generation WHERE id = 1")
+        .getInt64();
+  } catch (const std::exception& e) {
+    return FromSqlite(e, "generation");
   }
 }
 

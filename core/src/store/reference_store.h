@@ -58,6 +58,9 @@ class ReferenceStore {
 
   absl::StatusOr<std::int64_t> Count();
 
+  // The change sequence: one more after every committed Insert or Remove.
+  absl::StatusOr<std::int64_t> Generation();
+
   // Calls `fn` for every reference, ascending by id.
   absl::Status ForEach(const std::function<void(StoredReference&&)>& fn);
 
