@@ -211,8 +211,7 @@ absl::Status ReferenceIndex::LoadOrRebuild(const SavedCounts& saved) {
   // says it held; anything else is stale or damaged, and the database is the
   // truth: rebuild from it.
   SPOOR_ASSIGN_OR_RETURN(std::int64_t generation, store_->Generation());
-  bool consistent =
-      saved.generation == generation && saved.references == count;
+  bool consistent = saved.generation == generation && saved.references == count;
   auto hashes = HashIndex::Read(PathIn(dir_, kHashFile));
   consistent = consistent && hashes.ok() && (*hashes)->size() == count;
   std::unique_ptr<DescriptorIndex> descriptors;
