@@ -91,7 +91,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
           ? config.workers
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int queue = config.queue_size > 0 ? config.queue_size : 4 * workers;
-  state->pool = std::make_unique<WorkerPool>(workers, queue);
+  state->pool = std::make_unique<WorkerPool>(
+      workers, queue, [log](const std::string& what) {
+        log->critical("a worker job threw (a bug; the service goes on): {}",
+                      what);
+      });
 
   auto creds = Credentials(config);
   if (!creds.ok()) return creds.status();

@@ -198,10 +198,16 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
     absl::StatusOr<MatchResult> result =
         absl::DeadlineExceededError("deadline passed while queued");
     if (!options.should_stop()) {
-      result = state_.matcher->Match(
-          std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()),
-                    bytes.size()),
-          options, "image");
+      // The core returns statuses; this catch only keeps a bug in it from
+      // leaving the call waiting for its deadline.
+      try {
+        result = state_.matcher->Match(
+            std::span(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                      bytes.size()),
+            options, "image");
+      } catch (const std::exception& e) {
+        result = absl::InternalError(absl::StrCat("match failed: ", e.what()));
+      }
     }
     std::lock_guard lock(job->mu);
     job->result = std::move(result);

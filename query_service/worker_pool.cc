@@ -2,7 +2,9 @@
 
 namespace spoor::service {
 
-WorkerPool::WorkerPool(int workers, int queue_size) : queue_size_(queue_size) {
+WorkerPool::WorkerPool(int workers, int queue_size,
+                       std::function<void(const std::string&)> on_uncaught)
+    : queue_size_(queue_size), on_uncaught_(std::move(on_uncaught)) {
   for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { Run(); });
 }
 
@@ -56,7 +58,17 @@ void WorkerPool::Run() {
       queue_.pop_front();
     }
     room_.notify_one();
-    job();
+    std::string uncaught;
+    try {
+      job();
+      continue;
+    } catch (const std::exception& e) {
+      uncaught = e.what();
+    } catch (...) {
+      uncaught = "unknown exception";
+    }
+    ++uncaught_;
+    if (on_uncaught_) on_uncaught_(uncaught);
   }
 }
 

@@ -119,10 +119,14 @@ class Matcher {
                                     const MatchOptions& options,
                                     const std::string& name = "query") const;
   // Matches pixels already decoded by DecodeImage with index.options().decode.
+  // An error thrown by OpenCV or FAISS comes back as Internal, an allocation
+  // failure as ResourceExhausted.
   absl::StatusOr<MatchResult> MatchImage(const Image& image,
                                          const MatchOptions& options) const;
 
  private:
+  absl::StatusOr<MatchResult> MatchImageUnguarded(
+      const Image& image, const MatchOptions& options) const;
   const ReferenceIndex& index_;
 };
 

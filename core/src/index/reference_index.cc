@@ -399,8 +399,17 @@ absl::StatusOr<PreparedReference> ReferenceIndex::Prepare(
   p.reference.height = image.original_height;
   p.reference.format = image.format;
   p.reference.labels = labels;
-  p.hash = ComputeHash(image);
-  p.features = ExtractLocalFeatures(image, options_.features);
+  // OpenCV and the allocator throw; no exception crosses this header.
+  try {
+    p.hash = ComputeHash(image);
+    p.features = ExtractLocalFeatures(image, options_.features);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(source, ": out of memory describing the image"));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat(source, ": describing the image failed: ", e.what()));
+  }
   return p;
 }
 

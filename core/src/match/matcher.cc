@@ -189,6 +189,18 @@ absl::StatusOr<MatchResult> Matcher::Match(std::span<const std::uint8_t> bytes,
 
 absl::StatusOr<MatchResult> Matcher::MatchImage(
     const Image& image, const MatchOptions& options) const {
+  // OpenCV, FAISS and the allocator throw; no exception crosses this header.
+  try {
+    return MatchImageUnguarded(image, options);
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("match: out of memory");
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("match: ", e.what()));
+  }
+}
+
+absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
+    const Image& image, const MatchOptions& options) const {
   auto stopped = [&] { return options.should_stop && options.should_stop(); };
   const absl::Status kStopped =
       absl::DeadlineExceededError("match stopped: deadline passed");
