@@ -176,6 +176,23 @@ TEST_F(ReferenceIndexTest, AddAndRemoveWithoutSaveAreNotLostOnOpen) {
   ASSERT_OK((*again)->Verify());
 }
 
+// Regression: spoor-indexer and a running service could both write one
+// directory, each with its own FAISS files, and lose each other's changes.
+TEST_F(ReferenceIndexTest, ASecondWriterOnTheSameDirectoryIsRefused) {
+  auto first = CreateWith({"baboon.jpg"});
+  auto second = ReferenceIndex::Open(dir());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("in use by another writer"),
+            std::string::npos)
+      << second.status();
+  EXPECT_EQ(ReferenceIndex::Create(dir(), IndexOptions{}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  first.reset();
+  auto reopened = ReferenceIndex::Open(dir());
+  ASSERT_OK(reopened);
+  EXPECT_EQ((*reopened)->Stats().references, 1);
+}
+
 TEST_F(ReferenceIndexTest, DescriptorVersionMismatchIsRefused) {
   { CreateWith({"baboon.jpg"}); }
   std::string path = dir() + "/manifest.json";

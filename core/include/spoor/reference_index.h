@@ -41,6 +41,7 @@
 namespace spoor {
 
 class DescriptorIndex;
+class DirLock;
 class GlobalIndex;
 class HashIndex;
 class ReferenceStore;
@@ -116,7 +117,8 @@ class ReferenceIndex {
       const std::string& dir, const IndexOptions& options);
   // Opens an existing index. NotFound when DIR has no manifest;
   // FailedPrecondition when it was written with another descriptor version,
-  // dimension or layout.
+  // dimension or layout, or when another open index (this process or another,
+  // e.g. spoor-indexer beside a running service) holds DIR's lock.
   static absl::StatusOr<std::unique_ptr<ReferenceIndex>> Open(
       const std::string& dir);
   ~ReferenceIndex();
@@ -184,6 +186,7 @@ class ReferenceIndex {
 
   const std::string dir_;
   const IndexOptions options_;
+  std::unique_ptr<DirLock> lock_;  // held while open: one writer per dir
   std::unique_ptr<ReferenceStore> store_;
   mutable std::shared_mutex mu_;  // guards the FAISS indexes and codebook
   std::unique_ptr<HashIndex> hashes_;

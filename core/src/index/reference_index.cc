@@ -13,6 +13,7 @@
 #include "index/hash_index.h"
 #include "store/reference_store.h"
 #include "util/atomic_file.h"
+#include "util/dir_lock.h"
 #include "util/status_macros.h"
 
 namespace spoor {
@@ -173,6 +174,7 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
         absl::StrCat(dir, ": cannot create directory: ", ec.message()));
   }
   std::unique_ptr<ReferenceIndex> index(new ReferenceIndex(dir, options));
+  SPOOR_ASSIGN_OR_RETURN(index->lock_, DirLock::Acquire(dir));
   SPOOR_ASSIGN_OR_RETURN(index->store_,
                          ReferenceStore::Open(PathIn(dir, kDatabase)));
   std::unique_lock lock(index->mu_);
@@ -188,6 +190,7 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Open(
   SPOOR_ASSIGN_OR_RETURN(IndexOptions options,
                          OptionsFromJson(manifest, manifest_path));
   std::unique_ptr<ReferenceIndex> index(new ReferenceIndex(dir, options));
+  SPOOR_ASSIGN_OR_RETURN(index->lock_, DirLock::Acquire(dir));
   std::string db_path = (fs::path(dir) / kDatabase).string();
   if (!fs::exists(db_path)) {
     return absl::DataLossError(absl::StrCat(db_path, ": database is missing"));
