@@ -1,5 +1,10 @@
 #include "query_service/config.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "absl/strings/str_cat.h"
 #include "query_service/toml_file.h"
 
@@ -66,8 +71,37 @@ absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
 }
 
 bool IsLoopback(const std::string& listen) {
-  std::string host = listen.substr(0, listen.rfind(':'));
-  return host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0;
+  std::string::size_type colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) return false;  // ":50051" listens on every address
+  // Resolve the name as the server will (numeric addresses parse as they
+  // are): loopback only if every address it names is. A prefix test let
+  // "127.evil.example" through.
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0 ||
+      found == nullptr) {
+    return false;
+  }
+  bool loopback = true;
+  for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      auto* in = reinterpret_cast<sockaddr_in*>(a->ai_addr);
+      loopback &= (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else if (a->ai_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<sockaddr_in6*>(a->ai_addr);
+      loopback &= IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) != 0;
+    } else {
+      loopback = false;
+    }
+  }
+  ::freeaddrinfo(found);
+  return loopback;
 }
 
 absl::Status ValidateConfig(const ServiceConfig& c) {
@@ -87,6 +121,20 @@ absl::Status ValidateConfig(const ServiceConfig& c) {
         "refusing to listen on ", c.listen,
         " without TLS; set tls_cert_file and tls_key_file, or use a loopback "
         "address"));
+  }
+  if (!IsLoopback(c.listen) && c.api_keys_file.empty() &&
+      !c.tls_require_client_cert) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "refusing to listen on ", c.listen,
+        " with no authentication; set api_keys_file or "
+        "tls_require_client_cert (with tls_client_ca_file), or use a loopback "
+        "address"));
+  }
+  if (!c.metrics_listen.empty() && !IsLoopback(c.metrics_listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics_listen '", c.metrics_listen,
+        "' is not a loopback address; the metrics endpoint is plain HTTP "
+        "without authentication, so scrape it through a local agent"));
   }
   if (c.tls_require_client_cert && c.tls_client_ca_file.empty()) {
     return absl::InvalidArgumentError(

@@ -6,11 +6,23 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "query_service/convert.h"
 
 namespace spoor::service {
 namespace {
+
+// Client text for the log: quoted, control and non-ASCII bytes escaped and
+// long values cut, so a caller cannot forge log lines or flood the log.
+std::string Quoted(absl::string_view text) {
+  constexpr std::size_t kMost = 200;
+  std::string out = absl::StrCat(
+      "\"", absl::CHexEscape(text.substr(0, std::min(text.size(), kMost))),
+      "\"");
+  if (text.size() > kMost) absl::StrAppend(&out, "...");
+  return out;
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -148,15 +160,17 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
   } else {
     state_.log->warn("{} {} key={} {} {:.1f}ms: {}", call.request_id, rpc,
                      call.principal, CodeName(out.error_code()), seconds * 1000,
-                     std::string(status.message()));
+                     Quoted(status.message()));
   }
   return out;
 }
 
 absl::Status SpoorService::RequireIndex() const {
   if (state_.index) return absl::OkStatus();
+  // The reason (with server paths) is in the log from the start; the client
+  // only needs to know there is no index.
   return absl::FailedPreconditionError(
-      absl::StrCat("no index loaded: ", state_.index_error));
+      "no index loaded; the service's log says why");
 }
 
 absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
@@ -176,8 +190,8 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
   const v1::AdContext& ad = request.ad();
   if (!ad.ad_id().empty() || !ad.platform().empty()) {
     state_.log->debug("{} ad platform={} ad_id={} seller_id={}",
-                      call.request_id, ad.platform(), ad.ad_id(),
-                      ad.seller_id());
+                      call.request_id, Quoted(ad.platform()),
+                      Quoted(ad.ad_id()), Quoted(ad.seller_id()));
   }
   MatchOptions options;
   options.max_results =
@@ -391,7 +405,7 @@ grpc::Status SpoorService::AddReference(grpc::ServerContext* ctx,
                   response->set_created(added->added);
                   state_.log->info("{} {} reference {} ({})", call.request_id,
                                    added->added ? "added" : "already had",
-                                   added->id, source);
+                                   added->id, Quoted(source));
                   return absl::OkStatus();
                 });
 }

@@ -6,6 +6,7 @@
 #include <grpcpp/impl/codegen/client_unary_call.h>
 #include <grpcpp/impl/codegen/sync_stream.h>
 #include <spdlog/sinks/null_sink.h>
+#include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -82,8 +83,11 @@ class ServiceTest : public ::testing::Test {
   void TearDown() override { server_.reset(); }
 
   void StartServer() {
+    log_text_ = std::make_shared<std::ostringstream>();
     auto log = std::make_shared<spdlog::logger>(
-        "test", std::make_shared<spdlog::sinks::null_sink_mt>());
+        "test", std::make_shared<spdlog::sinks::ostream_sink_mt>(*log_text_));
+    log->set_level(spdlog::level::debug);
+    log_ = log;
     auto server = Server::Start(config_, log);
     ASSERT_OK(server);
     server_ = std::move(*server);
@@ -144,6 +148,8 @@ class ServiceTest : public ::testing::Test {
   }
 
   static testing::TempDir* suite_dir_;
+  std::shared_ptr<std::ostringstream> log_text_;  // read after server_.reset()
+  std::shared_ptr<spdlog::logger> log_;
   testing::TempDir tmp_;
   ServiceConfig config_;
   std::unique_ptr<Server> server_;
@@ -570,6 +576,29 @@ TEST_F(ServiceTest, FullQueueIsResourceExhaustedAtOnce) {
   EXPECT_EQ(other.load(), 0);
 }
 
+// Regression: ad fields, sources and values inside error messages reached the
+// log raw, so a caller could forge log lines with a newline.
+TEST_F(ServiceTest, ClientTextIsEscapedInTheLog) {
+  StartServer();
+  v1::MatchRequest req;
+  req.set_image(Bytes(ads("ad_unrelated_lion.jpg")));
+  req.mutable_ad()->set_platform("market");
+  req.mutable_ad()->set_ad_id("ad-7\n[forged] Match OK");
+  v1::MatchResponse resp;
+  grpc::ClientContext ctx;
+  Authorize(ctx, kPlatformKey);
+  ASSERT_TRUE(stub_->Match(&ctx, req, &resp).ok());
+  EXPECT_EQ(Remove("references/9\n[forged] RemoveReference OK").error_code(),
+            grpc::INVALID_ARGUMENT);
+  server_.reset();
+  log_->flush();
+  std::string text = log_text_->str();
+  EXPECT_EQ(text.find("\n[forged]"), std::string::npos) << text;
+  EXPECT_NE(text.find("ad-7\\n[forged] Match OK"), std::string::npos) << text;
+  EXPECT_NE(text.find("\\n[forged] RemoveReference OK"), std::string::npos)
+      << text;
+}
+
 TEST_F(ServiceTest, NoIndexIsFailedPreconditionAndNotServing) {
   config_.index_dir = tmp_.Join("empty");
   StartServer();
@@ -578,6 +607,9 @@ TEST_F(ServiceTest, NoIndexIsFailedPreconditionAndNotServing) {
   grpc::Status s = Match(Bytes(ads("ad_unrelated_lion.jpg")), &resp);
   EXPECT_EQ(s.error_code(), grpc::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("no index loaded"), std::string::npos);
+  // Regression: the message used to carry the server's index path.
+  EXPECT_EQ(s.error_message().find(config_.index_dir), std::string::npos)
+      << s.error_message();
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::health::v1::HealthCheckRequest req;
   grpc::health::v1::HealthCheckResponse hr;
@@ -739,7 +771,46 @@ TEST(ServiceConfigTest, RefusesUnsafeOrBrokenSettings) {
   EXPECT_TRUE(service::IsLoopback("[::1]:1"));
   EXPECT_TRUE(service::IsLoopback("localhost:1"));
   EXPECT_FALSE(service::IsLoopback("10.0.0.1:1"));
+}
 
+// Regression: the loopback test was a string prefix, TLS alone (no keys, no
+// client certificates) let anyone off loopback remove references, and the
+// unauthenticated plain-HTTP metrics endpoint took any address.
+TEST(ServiceConfigTest, OffLoopbackNeedsAuthenticationAndMetricsStayLocal) {
+  EXPECT_FALSE(service::IsLoopback("127.evil.example:1"));
+  EXPECT_FALSE(service::IsLoopback("0.0.0.0:1"));
+  EXPECT_FALSE(service::IsLoopback("[::]:1"));
+  EXPECT_FALSE(service::IsLoopback(":1"));
+  EXPECT_TRUE(service::IsLoopback("127.3.4.5:1"));
+
+  ServiceConfig c;
+  c.index_dir = "/tmp/x";
+  c.listen = "0.0.0.0:50051";
+  c.tls_cert_file = "cert.pem";
+  c.tls_key_file = "key.pem";
+  auto s = service::ValidateConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("no authentication"), std::string::npos) << s;
+  c.api_keys_file = "keys.toml";
+  EXPECT_OK(service::ValidateConfig(c));
+  c.api_keys_file.clear();
+  c.tls_require_client_cert = true;
+  c.tls_client_ca_file = "ca.pem";
+  EXPECT_OK(service::ValidateConfig(c));
+
+  c.metrics_listen = "0.0.0.0:9464";
+  s = service::ValidateConfig(c);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("metrics_listen"), std::string::npos) << s;
+  c.metrics_listen = "127.evil.example:9464";
+  EXPECT_FALSE(service::ValidateConfig(c).ok());
+  c.metrics_listen = "";
+  EXPECT_OK(service::ValidateConfig(c));
+  c.metrics_listen = "localhost:0";
+  EXPECT_OK(service::ValidateConfig(c));
+}
+
+TEST(ServiceConfigTest, ReadsTomlFiles) {
   testing::TempDir dir;
   std::ofstream(dir.Join("ok.toml"))
       << "index_dir = \"/idx\"\nworkers = 3\nlisten = \"127.0.0.1:7\"\n";
