@@ -18,7 +18,10 @@
 // they are rebuilt from the database.
 //
 // Thread safety: all methods may be called concurrently. Searches share a
-// reader lock; Insert, Remove and Save take the writer lock briefly. Prepare
+// reader lock; Insert and Remove take the writer lock briefly. Save copies
+// the indexes into memory under the reader lock and writes the files with no
+// lock held, so matching goes on while the disk works; it takes the writer
+// lock only when an index must be trained (at doubling counts). Prepare
 // (decoding and feature extraction) takes no lock at all.
 #ifndef SPOOR_REFERENCE_INDEX_H_
 #define SPOOR_REFERENCE_INDEX_H_
@@ -26,6 +29,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <span>
@@ -182,12 +186,14 @@ class ReferenceIndex {
   // learns the VLAD codebook again when `relearn_codebook` or there is none.
   absl::Status RebuildLocked(bool relearn_codebook = false);
   bool CodebookStaleLocked(std::int64_t references) const;
+  absl::StatusOr<std::string> ManifestTextLocked() const;
   absl::Status WriteManifestLocked();
 
   const std::string dir_;
   const IndexOptions options_;
   std::unique_ptr<DirLock> lock_;  // held while open: one writer per dir
   std::unique_ptr<ReferenceStore> store_;
+  std::mutex save_mu_;            // one Save() at a time
   mutable std::shared_mutex mu_;  // guards the FAISS indexes and codebook
   std::unique_ptr<HashIndex> hashes_;
   std::unique_ptr<DescriptorIndex> descriptors_;  // null when "none"

@@ -5,6 +5,7 @@
 #include <faiss/IndexPreTransform.h>
 #include <faiss/VectorTransform.h>
 #include <faiss/impl/FaissException.h>
+#include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 
 #include <algorithm>
@@ -13,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
+#include "util/faiss_bytes.h"
+#include "util/status_macros.h"
 
 namespace spoor {
 namespace {
@@ -105,8 +108,12 @@ absl::StatusOr<std::unique_ptr<VladCodebook>> VladCodebook::Read(
 }
 
 absl::Status VladCodebook::Write(const std::string& path) const {
-  return WriteFileAtomically(
-      path, [this](std::FILE* f) { faiss::write_index(model_.get(), f); });
+  SPOOR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, Serialize());
+  return WriteBytesAtomically(path, bytes);
+}
+
+absl::StatusOr<std::vector<std::uint8_t>> VladCodebook::Serialize() const {
+  return SerializeFaiss(*model_, "VLAD codebook");
 }
 
 RegionVectors VladCodebook::Describe(const LocalFeatures& features,

@@ -70,6 +70,8 @@ class VladCodebook {
   ~VladCodebook();
 
   absl::Status Write(const std::string& path) const;
+  // The bytes Write would put in the file; Internal if FAISS throws.
+  absl::StatusOr<std::vector<std::uint8_t>> Serialize() const;
 
   // Vectors of the first `regions` regions (kReferenceRegions or
   // kQueryRegions) that hold at least kMinRegionKeypoints keypoints.

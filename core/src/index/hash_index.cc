@@ -4,6 +4,7 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 
 #include <algorithm>
@@ -11,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
+#include "util/faiss_bytes.h"
+#include "util/status_macros.h"
 
 namespace spoor {
 
@@ -74,9 +77,12 @@ std::vector<HashHit> HashIndex::Search(
 }
 
 absl::Status HashIndex::Write(const std::string& path) const {
-  return WriteFileAtomically(path, [this](std::FILE* f) {
-    faiss::write_index_binary(index_.get(), f);
-  });
+  SPOOR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, Serialize());
+  return WriteBytesAtomically(path, bytes);
+}
+
+absl::StatusOr<std::vector<std::uint8_t>> HashIndex::Serialize() const {
+  return SerializeFaiss(*index_, "hash index");
 }
 
 absl::StatusOr<std::unique_ptr<HashIndex>> HashIndex::Read(

@@ -44,6 +44,8 @@ class HashIndex {
       int max_results) const;
 
   absl::Status Write(const std::string& path) const;
+  // The bytes Write would put in the file; Internal if FAISS throws.
+  absl::StatusOr<std::vector<std::uint8_t>> Serialize() const;
   static absl::StatusOr<std::unique_ptr<HashIndex>> Read(
       const std::string& path);
 

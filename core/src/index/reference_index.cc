@@ -353,39 +353,75 @@ absl::Status ReferenceIndex::RebuildLocked(bool relearn_codebook) {
   return absl::OkStatus();
 }
 
-absl::Status ReferenceIndex::WriteManifestLocked() {
+absl::StatusOr<std::string> ReferenceIndex::ManifestTextLocked() const {
   json j = OptionsToJson(options_);
   j["references"] = hashes_->size();
   j["descriptors"] = descriptors_ ? descriptors_->vectors().size() : 0;
   j["global_vectors"] = global_ ? global_->vectors().size() : 0;
   j["codebook_references"] = codebook_ ? codebook_references_ : 0;
-  // Called under the writer lock, so the FAISS indexes hold exactly the
-  // database's changes up to this generation.
+  // Called under the lock (shared or exclusive) that keeps writers out, so
+  // the FAISS indexes hold exactly the database's changes up to this
+  // generation.
   SPOOR_ASSIGN_OR_RETURN(j["generation"], store_->Generation());
-  std::string text = j.dump(2) + "\n";
-  return WriteFileAtomically(
-      (fs::path(dir_) / kManifest).string(),
-      [&](std::FILE* f) { std::fwrite(text.data(), 1, text.size(), f); });
+  return j.dump(2) + "\n";
+}
+
+absl::Status ReferenceIndex::WriteManifestLocked() {
+  SPOOR_ASSIGN_OR_RETURN(std::string text, ManifestTextLocked());
+  return WriteBytesAtomically(
+      PathIn(dir_, kManifest),
+      std::vector<std::uint8_t>(text.begin(), text.end()));
 }
 
 absl::Status ReferenceIndex::Save() {
-  std::unique_lock lock(mu_);
-  bool relearn = CodebookStaleLocked(hashes_->size());
-  if (relearn || (descriptors_ && descriptors_->vectors().needs_training()) ||
-      (global_ && global_->vectors().needs_training())) {
-    SPOOR_RETURN_IF_ERROR(RebuildLocked(relearn));
+  // One Save at a time: two interleaving their files would leave a manifest
+  // that describes neither.
+  std::lock_guard save_lock(save_mu_);
+  {
+    std::unique_lock lock(mu_);
+    bool relearn = CodebookStaleLocked(hashes_->size());
+    if (relearn || (descriptors_ && descriptors_->vectors().needs_training()) ||
+        (global_ && global_->vectors().needs_training())) {
+      // Training needs the writer lock throughout; it happens at the
+      // doubling counts only.
+      SPOOR_RETURN_IF_ERROR(RebuildLocked(relearn));
+    }
   }
-  SPOOR_RETURN_IF_ERROR(hashes_->Write(PathIn(dir_, kHashFile)));
-  if (descriptors_) {
-    SPOOR_RETURN_IF_ERROR(
-        descriptors_->vectors().Write(PathIn(dir_, kDescriptorFile)));
+  // A snapshot in memory under the reader lock (Match goes on; adds and
+  // removes wait only for the copy), then the disk work with no lock held.
+  struct Pending {
+    std::string path;
+    std::vector<std::uint8_t> bytes;
+  };
+  std::vector<Pending> files;
+  {
+    std::shared_lock lock(mu_);
+    auto take = [&](const char* name,
+                    absl::StatusOr<std::vector<std::uint8_t>> bytes) {
+      if (!bytes.ok()) return bytes.status();
+      files.push_back({PathIn(dir_, name), std::move(*bytes)});
+      return absl::OkStatus();
+    };
+    SPOOR_RETURN_IF_ERROR(take(kHashFile, hashes_->Serialize()));
+    if (descriptors_) {
+      SPOOR_RETURN_IF_ERROR(
+          take(kDescriptorFile, descriptors_->vectors().Serialize()));
+    }
+    if (global_) {
+      if (codebook_)
+        SPOOR_RETURN_IF_ERROR(take(kCodebookFile, codebook_->Serialize()));
+      SPOOR_RETURN_IF_ERROR(take(kGlobalFile, global_->vectors().Serialize()));
+    }
+    SPOOR_ASSIGN_OR_RETURN(std::string manifest, ManifestTextLocked());
+    // The manifest goes last: a crash before it leaves the old generation
+    // there, and Open rebuilds from the database.
+    files.push_back(
+        {PathIn(dir_, kManifest),
+         std::vector<std::uint8_t>(manifest.begin(), manifest.end())});
   }
-  if (global_) {
-    if (codebook_)
-      SPOOR_RETURN_IF_ERROR(codebook_->Write(PathIn(dir_, kCodebookFile)));
-    SPOOR_RETURN_IF_ERROR(global_->vectors().Write(PathIn(dir_, kGlobalFile)));
-  }
-  return WriteManifestLocked();
+  for (const Pending& file : files)
+    SPOOR_RETURN_IF_ERROR(WriteBytesAtomically(file.path, file.bytes));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<PreparedReference> ReferenceIndex::Prepare(

@@ -9,6 +9,7 @@
 #include <faiss/IndexPreTransform.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
+#include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <faiss/utils/distances.h>
@@ -19,7 +20,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
+#include "util/faiss_bytes.h"
 #include "util/blas_threads.h"
+#include "util/status_macros.h"
 
 namespace spoor {
 
@@ -183,8 +186,12 @@ VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
 }
 
 absl::Status VectorIndex::Write(const std::string& path) const {
-  return WriteFileAtomically(
-      path, [this](std::FILE* f) { faiss::write_index(index_.get(), f); });
+  SPOOR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, Serialize());
+  return WriteBytesAtomically(path, bytes);
+}
+
+absl::StatusOr<std::vector<std::uint8_t>> VectorIndex::Serialize() const {
+  return SerializeFaiss(*index_, what_);
 }
 
 }  // namespace spoor

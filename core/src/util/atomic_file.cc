@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
 
@@ -42,6 +43,14 @@ absl::Status WriteFileAtomically(const std::string& path,
     ::close(fd);
   }
   return absl::OkStatus();
+}
+
+absl::Status WriteBytesAtomically(const std::string& path,
+                                  const std::vector<std::uint8_t>& bytes) {
+  return WriteFileAtomically(path, [&](std::FILE* f) {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size())
+      throw std::runtime_error(std::strerror(errno));
+  });
 }
 
 }  // namespace spoor
