@@ -41,6 +41,8 @@ absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
       s = Read(node, key, c.workers);
     else if (key == "queue_size")
       s = Read(node, key, c.queue_size);
+    else if (key == "max_streams")
+      s = Read(node, key, c.max_streams);
     else if (key == "max_message_bytes")
       s = Read(node, key, c.max_message_bytes);
     else if (key == "shutdown_grace_seconds")
@@ -140,10 +142,12 @@ absl::Status ValidateConfig(const ServiceConfig& c) {
     return absl::InvalidArgumentError(
         "tls_require_client_cert needs tls_client_ca_file");
   }
-  if (c.workers < 0 || c.queue_size < 0 || c.max_message_bytes <= 0 ||
-      c.shutdown_grace_seconds < 0 || c.save_interval_seconds <= 0) {
+  if (c.workers < 0 || c.queue_size < 0 || c.max_streams < 0 ||
+      c.max_message_bytes <= 0 || c.shutdown_grace_seconds < 0 ||
+      c.save_interval_seconds <= 0) {
     return absl::InvalidArgumentError(
-        "workers, queue_size, max_message_bytes, shutdown_grace_seconds and "
+        "workers, queue_size, max_streams, max_message_bytes, "
+        "shutdown_grace_seconds and "
         "save_interval_seconds must not be negative");
   }
   return absl::OkStatus();

@@ -24,6 +24,10 @@ struct ServiceConfig {
   // Match jobs allowed to wait for a worker; past it RESOURCE_EXHAUSTED.
   // Default: 0 = 4 per worker.
   int queue_size = 0;
+  // StreamMatch streams open at once; past it RESOURCE_EXHAUSTED. Each
+  // holds a thread and up to two images per worker. Default: 0 = 8 per
+  // worker.
+  int max_streams = 0;
   // Largest request accepted, bytes. Default: 24 MiB (a 20 MB photo fits).
   std::int64_t max_message_bytes = 24LL << 20;
   // Seconds in-flight calls get to finish on SIGTERM/SIGINT. Default: 10.

@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
   auto* queue = app.add_option(
       "--queue-size", flags.queue_size,
       "queued match jobs before RESOURCE_EXHAUSTED (0: 4 per worker)");
+  auto* streams = app.add_option(
+      "--max-streams", flags.max_streams,
+      "open StreamMatch streams before RESOURCE_EXHAUSTED (0: 8 per worker)");
   auto* max_msg = app.add_option("--max-message-bytes", flags.max_message_bytes,
                                  "largest request");
   auto* grace =
@@ -85,6 +88,7 @@ int main(int argc, char** argv) {
   if (*create) config.create_index_if_missing = flags.create_index_if_missing;
   if (*workers) config.workers = flags.workers;
   if (*queue) config.queue_size = flags.queue_size;
+  if (*streams) config.max_streams = flags.max_streams;
   if (*max_msg) config.max_message_bytes = flags.max_message_bytes;
   if (*grace) config.shutdown_grace_seconds = flags.shutdown_grace_seconds;
   if (*save) config.save_interval_seconds = flags.save_interval_seconds;

@@ -91,6 +91,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
           ? config.workers
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int queue = config.queue_size > 0 ? config.queue_size : 4 * workers;
+  state->max_streams =
+      config.max_streams > 0 ? config.max_streams : 8 * workers;
   state->pool = std::make_unique<WorkerPool>(
       workers, queue, [log](const std::string& what) {
         log->critical("a worker job threw (a bug; the service goes on): {}",
@@ -126,7 +128,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
           {"spoor_queue_depth", "Match jobs waiting for a worker.",
            static_cast<double>(raw->pool->queue_depth())},
           {"spoor_workers", "Match worker threads.",
-           static_cast<double>(raw->pool->workers())}};
+           static_cast<double>(raw->pool->workers())},
+          {"spoor_open_streams", "StreamMatch streams open now.",
+           static_cast<double>(raw->open_streams.load())}};
       if (raw->index) {
         IndexStats s = raw->index->Stats();
         gauges.emplace_back("spoor_index_references",

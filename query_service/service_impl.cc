@@ -80,17 +80,61 @@ std::string Metadata(const grpc::ServerContext* ctx, const std::string& key) {
 
 }  // namespace
 
-// The state one match job shares between the handler that waits for it and
+// The state one pool job shares between the handler that waits for it and
 // the worker that runs it; either may finish first.
-struct SpoorService::MatchJob {
+template <typename T>
+struct SpoorService::PoolJob {
   std::mutex mu;
   std::condition_variable done_cv;
   bool done = false;
   std::atomic<bool> abandoned{false};
-  absl::StatusOr<MatchResult> result = absl::UnknownError("not run");
+  absl::StatusOr<T> result = absl::UnknownError("not run");
   Clock::time_point queued = Clock::now();
   Clock::time_point deadline = Clock::time_point::max();
   double queue_ms = 0;
+
+  bool ShouldStop() const {
+    return abandoned.load() || Clock::now() > deadline;
+  }
+  // On the worker, first thing.
+  void Started() {
+    queue_ms = std::chrono::duration<double, std::milli>(Clock::now() - queued)
+                   .count();
+  }
+  void Finish(absl::StatusOr<T> r) {
+    std::lock_guard lock(mu);
+    result = std::move(r);
+    done = true;
+    done_cv.notify_all();
+  }
+  // On the handler: waits for the worker, the deadline or the client's
+  // cancellation, whichever comes first; the job is abandoned in the last
+  // two cases, and the worker stops at its next check.
+  absl::Status Wait(grpc::ServerContext* ctx, const char* late_message) {
+    std::unique_lock lock(mu);
+    while (!done) {
+      // Wake up now and then to notice a cancelled call.
+      auto until =
+          std::min(deadline, Clock::now() + std::chrono::milliseconds(50));
+      done_cv.wait_until(lock, until);
+      if (done) break;
+      // An expiring deadline also cancels the call, and the client's timer
+      // may fire a moment before ours: a cancellation that close to the
+      // deadline is the deadline.
+      auto now = Clock::now();
+      bool cancelled = ctx->IsCancelled();
+      if (now >= deadline ||
+          (cancelled && now + std::chrono::milliseconds(50) >= deadline)) {
+        abandoned = true;
+        return absl::DeadlineExceededError(late_message);
+      }
+      if (cancelled) {
+        abandoned = true;
+        return absl::CancelledError("call cancelled by the client");
+      }
+    }
+    return result.status();
+  }
 };
 
 struct SpoorService::Call {
@@ -200,18 +244,14 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
 
   auto job = std::make_shared<MatchJob>();
   job->deadline = call.deadline;
-  options.should_stop = [job] {
-    return job->abandoned.load() || Clock::now() > job->deadline;
-  };
+  options.should_stop = [job] { return job->ShouldStop(); };
   // The job owns a copy of the bytes: the handler may return (deadline,
   // cancellation) while the worker still runs.
   auto work = [this, job, options, bytes = request.image()] {
-    job->queue_ms =
-        std::chrono::duration<double, std::milli>(Clock::now() - job->queued)
-            .count();
+    job->Started();
     absl::StatusOr<MatchResult> result =
         absl::DeadlineExceededError("deadline passed while queued");
-    if (!options.should_stop()) {
+    if (!job->ShouldStop()) {
       // The core returns statuses; this catch only keeps a bug in it from
       // leaving the call waiting for its deadline.
       try {
@@ -223,10 +263,7 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
         result = absl::InternalError(absl::StrCat("match failed: ", e.what()));
       }
     }
-    std::lock_guard lock(job->mu);
-    job->result = std::move(result);
-    job->done = true;
-    job->done_cv.notify_all();
+    job->Finish(std::move(result));
   };
   bool queued = wait_for_room ? state_.pool->Submit(std::move(work))
                               : state_.pool->TrySubmit(std::move(work));
@@ -243,30 +280,9 @@ absl::Status SpoorService::AwaitMatch(grpc::ServerContext* ctx,
                                       const Started& started, const Call& call,
                                       v1::MatchResponse* response) {
   MatchJob& job = *started.job;
-  std::unique_lock lock(job.mu);
-  while (!job.done) {
-    // Wake up now and then to notice a cancelled call.
-    auto until =
-        std::min(job.deadline, Clock::now() + std::chrono::milliseconds(50));
-    job.done_cv.wait_until(lock, until);
-    if (job.done) break;
-    // An expiring deadline also cancels the call, and the client's timer may
-    // fire a moment before ours: a cancellation that close to the deadline
-    // is the deadline.
-    auto now = Clock::now();
-    bool cancelled = ctx->IsCancelled();
-    if (now >= job.deadline ||
-        (cancelled && now + std::chrono::milliseconds(50) >= job.deadline)) {
-      job.abandoned = true;
-      return absl::DeadlineExceededError(
-          "deadline passed before the match finished");
-    }
-    if (cancelled) {
-      job.abandoned = true;
-      return absl::CancelledError("call cancelled by the client");
-    }
-  }
-  if (!job.result.ok()) return job.result.status();
+  if (auto s = job.Wait(ctx, "deadline passed before the match finished");
+      !s.ok())
+    return s;
   const MatchResult& result = *job.result;
   for (const auto& m : result.matches) {
     ToProto(m, started.include_evidence, response->add_matches());
@@ -297,6 +313,17 @@ grpc::Status SpoorService::StreamMatch(
       ctx, "StreamMatch", {Role::kPlatform, Role::kInvestigator},
       [&](const Call& call) -> absl::Status {
         if (auto s = RequireIndex(); !s.ok()) return s;
+        // Each stream holds a thread here and one writer thread: bounded.
+        if (state_.open_streams.fetch_add(1) >= state_.max_streams) {
+          state_.open_streams.fetch_sub(1);
+          return absl::ResourceExhaustedError(
+              absl::StrCat("too many open streams (", state_.max_streams,
+                           "); close one or retry with backoff"));
+        }
+        struct Release {
+          std::atomic<int>& n;
+          ~Release() { n.fetch_sub(1); }
+        } release{state_.open_streams};
         // Up to two items per worker in flight. This thread reads and queues;
         // when the window is full it stops reading, which pushes back on the
         // client through gRPC flow control. The writer thread awaits the items
@@ -382,32 +409,79 @@ grpc::Status SpoorService::StreamMatch(
 grpc::Status SpoorService::AddReference(grpc::ServerContext* ctx,
                                         const v1::AddReferenceRequest* request,
                                         v1::AddReferenceResponse* response) {
-  return Handle(ctx, "AddReference", {Role::kCurator},
-                [&](const Call& call) -> absl::Status {
-                  if (auto s = RequireIndex(); !s.ok()) return s;
-                  if (request->image().empty())
-                    return absl::InvalidArgumentError("image is empty");
-                  Labels labels = FromProto(request->labels());
-                  if (auto s = ValidateLabels(labels); !s.ok()) return s;
-                  std::span bytes(reinterpret_cast<const std::uint8_t*>(
-                                      request->image().data()),
-                                  request->image().size());
-                  std::string source =
-                      request->source().empty()
-                          ? "upload:" + Sha256Hex(bytes.data(), bytes.size())
-                          : request->source();
-                  auto added = state_.index->Add(bytes, source, labels);
-                  if (!added.ok()) return added.status();
-                  if (added->added) state_.dirty = true;
-                  auto reference = state_.index->Get(added->id);
-                  if (!reference.ok()) return reference.status();
-                  ToProto(*reference, response->mutable_reference());
-                  response->set_created(added->added);
-                  state_.log->info("{} {} reference {} ({})", call.request_id,
-                                   added->added ? "added" : "already had",
-                                   added->id, Quoted(source));
-                  return absl::OkStatus();
-                });
+  return Handle(
+      ctx, "AddReference", {Role::kCurator},
+      [&](const Call& call) -> absl::Status {
+        if (auto s = RequireIndex(); !s.ok()) return s;
+        if (request->image().empty())
+          return absl::InvalidArgumentError("image is empty");
+        Labels labels = FromProto(request->labels());
+        if (auto s = ValidateLabels(labels); !s.ok()) return s;
+        std::span bytes(
+            reinterpret_cast<const std::uint8_t*>(request->image().data()),
+            request->image().size());
+        // Decoding and describing the image are the expensive
+        // part: they run on the worker pool, bounded like Match;
+        // only the short insert runs here.
+        struct Described {
+          std::optional<std::int64_t> existing;
+          std::string source;
+          PreparedReference prepared;
+        };
+        auto job = std::make_shared<PoolJob<Described>>();
+        job->deadline = call.deadline;
+        auto work = [this, job, labels, bytes = request->image(),
+                     source = request->source()] {
+          job->Started();
+          if (job->ShouldStop()) {
+            job->Finish(
+                absl::DeadlineExceededError("deadline passed while queued"));
+            return;
+          }
+          std::span span(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                         bytes.size());
+          Described d;
+          std::string sha = Sha256Hex(span.data(), span.size());
+          d.source = source.empty() ? "upload:" + sha : source;
+          d.existing = state_.index->FindBySha256(sha);
+          if (d.existing) {
+            job->Finish(std::move(d));
+            return;
+          }
+          auto prepared = state_.index->Prepare(span, d.source, labels);
+          if (!prepared.ok()) {
+            job->Finish(prepared.status());
+            return;
+          }
+          d.prepared = std::move(*prepared);
+          job->Finish(std::move(d));
+        };
+        if (!state_.pool->TrySubmit(std::move(work))) {
+          return absl::ResourceExhaustedError(
+              absl::StrCat("overloaded: ", state_.pool->queue_depth(),
+                           " jobs already queued; retry with backoff"));
+        }
+        if (auto s = job->Wait(
+                ctx, "deadline passed before the image was described");
+            !s.ok())
+          return s;
+        Described& d = *job->result;
+        const std::string& source = d.source;
+        absl::StatusOr<AddResult> added =
+            d.existing
+                ? absl::StatusOr<AddResult>(AddResult{*d.existing, false})
+                : state_.index->Insert(std::move(d.prepared));
+        if (!added.ok()) return added.status();
+        if (added->added) state_.dirty = true;
+        auto reference = state_.index->Get(added->id);
+        if (!reference.ok()) return reference.status();
+        ToProto(*reference, response->mutable_reference());
+        response->set_created(added->added);
+        state_.log->info("{} {} reference {} ({})", call.request_id,
+                         added->added ? "added" : "already had", added->id,
+                         Quoted(source));
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status SpoorService::RemoveReference(

@@ -36,6 +36,8 @@ struct ServiceState {
   Metrics metrics;
   std::shared_ptr<spdlog::logger> log;
   std::atomic<bool> dirty{false};  // references changed since the last Save
+  int max_streams = 16;            // StreamMatch streams open at once
+  std::atomic<int> open_streams{0};
   std::chrono::steady_clock::time_point started =
       std::chrono::steady_clock::now();
 };
@@ -76,7 +78,9 @@ class SpoorService final : public v1::Spoor::Service {
   // A match is started (validated and queued on the pool) and later awaited,
   // so a stream can have several in flight. `wait_for_room` queues even when
   // the queue is full (streams, whose window bounds what they queue).
-  struct MatchJob;
+  template <typename T>
+  struct PoolJob;
+  using MatchJob = PoolJob<MatchResult>;
   struct Started {
     std::shared_ptr<MatchJob> job;
     bool include_evidence = false;

@@ -117,6 +117,21 @@ class ServiceTest : public ::testing::Test {
     return stub_->Match(&ctx, req, out);
   }
 
+  // Starts `n` slow matches (a re-photographed item: the full pipeline, both
+  // passes) on their own threads and gives them 50 ms to reach the workers.
+  // The caller joins the threads.
+  std::vector<std::thread> KeepWorkersBusy(int n) {
+    std::vector<std::thread> busy;
+    for (int i = 0; i < n; ++i) {
+      busy.emplace_back([this] {
+        v1::MatchResponse r;
+        EXPECT_TRUE(Match(Bytes(ads("ad_box_rephotographed.png")), &r).ok());
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return busy;
+  }
+
   grpc::Status Add(const std::string& image, v1::AddReferenceResponse* out,
                    const char* key = kCuratorKey,
                    const std::string& item_type = "ivory") {
@@ -530,17 +545,10 @@ TEST_F(ServiceTest, ExpiredDeadlineIsDeadlineExceededFromTheServer) {
   // Two slow calls without a deadline keep the only worker busy; a call with
   // a 150 ms deadline then waits behind them and must be answered
   // DEADLINE_EXCEEDED by the server, not left to run.
-  std::string slow = Bytes(ads("ad_box_rephotographed.png"));
-  std::vector<std::thread> busy;
-  for (int i = 0; i < 2; ++i) {
-    busy.emplace_back([&] {
-      v1::MatchResponse r;
-      EXPECT_TRUE(Match(slow, &r).ok());
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::vector<std::thread> busy = KeepWorkersBusy(2);
   v1::MatchResponse resp;
-  grpc::Status s = Match(slow, &resp, kPlatformKey, true, 150);
+  grpc::Status s = Match(Bytes(ads("ad_box_rephotographed.png")), &resp,
+                         kPlatformKey, true, 150);
   EXPECT_EQ(s.error_code(), grpc::DEADLINE_EXCEEDED);
   for (auto& t : busy) t.join();
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -574,6 +582,80 @@ TEST_F(ServiceTest, FullQueueIsResourceExhaustedAtOnce) {
   EXPECT_GE(ok.load(), 1);
   EXPECT_GE(exhausted.load(), 1);
   EXPECT_EQ(other.load(), 0);
+}
+
+// Regression: each StreamMatch held its own threads and nothing capped how
+// many were open.
+TEST_F(ServiceTest, StreamsPastTheCapAreResourceExhausted) {
+  config_.max_streams = 2;
+  StartServer();
+  std::string image = Bytes(ads("ad_unrelated_lion.jpg"));
+  struct Open {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::StreamMatchRequest,
+                                             v1::StreamMatchResponse>>
+        stream;
+  };
+  // One answered item proves the server holds the stream open.
+  auto open = [&](Open& o) {
+    Authorize(o.ctx, kPlatformKey);
+    o.stream = stub_->StreamMatch(&o.ctx);
+    v1::StreamMatchRequest req;
+    req.set_correlation_id("first");
+    req.mutable_request()->set_image(image);
+    v1::StreamMatchResponse resp;
+    if (!o.stream->Write(req) || !o.stream->Read(&resp)) {
+      o.stream->WritesDone();
+      return o.stream->Finish();
+    }
+    EXPECT_EQ(resp.correlation_id(), "first");
+    EXPECT_FALSE(resp.has_error()) << resp.error().message();
+    return grpc::Status::OK;
+  };
+  Open a, b, c;
+  ASSERT_TRUE(open(a).ok());
+  ASSERT_TRUE(open(b).ok());
+  grpc::Status third = open(c);
+  EXPECT_EQ(third.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_NE(third.error_message().find("too many open streams (2)"),
+            std::string::npos)
+      << third.error_message();
+  // Closing one makes room again.
+  a.stream->WritesDone();
+  ASSERT_TRUE(a.stream->Finish().ok());
+  Open d;
+  EXPECT_TRUE(open(d).ok());
+  b.stream->WritesDone();
+  EXPECT_TRUE(b.stream->Finish().ok());
+  d.stream->WritesDone();
+  EXPECT_TRUE(d.stream->Finish().ok());
+}
+
+// Regression: AddReference decoded and described the image on the handler
+// thread, outside the pool, so adds were unbounded and ignored deadlines.
+TEST_F(ServiceTest, AddReferenceWaitsForTheWorkerPool) {
+  config_.workers = 1;
+  StartServer();
+  std::int64_t before = Stats().references();
+  // Two slow matches keep the only worker busy; an add with a 150 ms
+  // deadline then waits behind them on the pool, and is answered
+  // DEADLINE_EXCEEDED without being added.
+  std::vector<std::thread> busy = KeepWorkersBusy(2);
+  v1::AddReferenceRequest req;
+  req.set_image(Bytes(ads("ad_unrelated_lion.jpg")));
+  req.mutable_labels()->set_item_type("ivory");
+  v1::AddReferenceResponse resp;
+  grpc::ClientContext ctx;
+  Authorize(ctx, kCuratorKey, 150);
+  grpc::Status s = stub_->AddReference(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::DEADLINE_EXCEEDED) << s.error_message();
+  for (auto& t : busy) t.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(Stats().references(), before);
+  // With the worker free, the same add succeeds.
+  ASSERT_TRUE(Add(req.image(), &resp).ok());
+  EXPECT_TRUE(resp.created());
+  EXPECT_EQ(Stats().references(), before + 1);
 }
 
 // Regression: ad fields, sources and values inside error messages reached the
