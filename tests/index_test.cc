@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "features/vlad.h"
 #include "index/global_index.h"
 #include "index/hash_index.h"
@@ -197,14 +198,20 @@ TEST_F(ReferenceIndexTest, DescriptorVersionMismatchIsRefused) {
   { CreateWith({"baboon.jpg"}); }
   std::string path = dir() + "/manifest.json";
   nlohmann::json j = nlohmann::json::parse(std::ifstream(path));
-  j["descriptor"]["version"] = kDescriptorVersion + 1;
-  std::ofstream(path) << j.dump();
-  auto index = ReferenceIndex::Open(dir());
-  EXPECT_EQ(index.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(index.status().message().find("descriptor version"),
-            std::string::npos)
-      << index.status();
-  EXPECT_NE(index.status().message().find("Rebuild"), std::string::npos);
+  // Version 1 is the first engine's (uncompressed 16-byte keypoints and
+  // 128-byte descriptors in the database); a later version is a newer
+  // build's. Both are refused with the way out in the message.
+  for (int version : {1, kDescriptorVersion + 1}) {
+    j["descriptor"]["version"] = version;
+    std::ofstream(path) << j.dump();
+    auto index = ReferenceIndex::Open(dir());
+    EXPECT_EQ(index.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(index.status().message().find(
+                  absl::StrCat("descriptor version ", version)),
+              std::string::npos)
+        << index.status();
+    EXPECT_NE(index.status().message().find("Rebuild"), std::string::npos);
+  }
 
   j["descriptor"]["version"] = kDescriptorVersion;
   j["descriptor"]["dim"] = 64;

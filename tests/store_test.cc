@@ -1,5 +1,6 @@
 #include <fstream>
 
+#include "features/feature_codec.h"
 #include "spoor/label_manifest.h"
 #include "spoor/reference.h"
 #include "store/reference_store.h"
@@ -121,8 +122,14 @@ TEST(ReferenceStore, RoundTripsEverythingThroughARealSqliteFile) {
   EXPECT_EQ(got->hash[0], 0xab);
   EXPECT_EQ(got->hash[31], 0xcd);
   ASSERT_EQ(got->features.size(), 5);
-  EXPECT_EQ(got->features.keypoints[4].y, 8.0f);
-  EXPECT_EQ(got->features.descriptors.size(), 5u * kDescriptorDim);
+  // Features come back in their stored (quantised) form: exactly what
+  // QuantiseForStorage gives, within the codec's precision of the original.
+  StoredReference want = MakeStored("aa", 5);
+  QuantiseForStorage(want.features);
+  EXPECT_NEAR(got->features.keypoints[4].y, 8.0f, 240 / 65535.0);
+  EXPECT_EQ(got->features.keypoints[4].y, want.features.keypoints[4].y);
+  EXPECT_NEAR(got->features.keypoints[4].size, 3.5f, 3.5f * 0.015);
+  EXPECT_EQ(got->features.descriptors, want.features.descriptors);
   EXPECT_FALSE(got->reference.added_at.empty());
   EXPECT_EQ((*store)->FindBySha256("aa"), id);
   EXPECT_EQ((*store)->FindBySha256("zz"), std::nullopt);

@@ -16,7 +16,7 @@ struct Image;
 inline constexpr int kDescriptorDim = 128;
 // Bumped whenever the descriptor values change (detector, normalisation,
 // quantisation); an index written with another version is refused on load.
-inline constexpr int kDescriptorVersion = 1;
+inline constexpr int kDescriptorVersion = 2;
 
 struct FeatureOptions {
   // Most keypoints kept per image, strongest first. Default: 1000. At most
@@ -50,6 +50,15 @@ inline constexpr float kDescriptorScale = 512.0f;
 
 LocalFeatures ExtractLocalFeatures(const Image& image,
                                    const FeatureOptions& options);
+
+// The features ExtractLocalFeatures would give for the image mirrored left to
+// right, computed from `features` without a second extraction: SIFT's
+// detector is symmetric, a keypoint's x becomes width - x and its angle
+// 180 - angle, and the descriptor of a mirrored patch is a fixed permutation
+// of the original's bins (spatial rows reversed, orientation bins negated).
+// Matches a real extraction from the flipped image to within quantisation
+// for the keypoints both find (tested against one).
+LocalFeatures MirrorFeatures(const LocalFeatures& features);
 
 // Descriptors as floats (RootSIFT scale), n * kDescriptorDim values.
 std::vector<float> DescriptorsAsFloat(const LocalFeatures& features);

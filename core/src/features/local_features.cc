@@ -1,6 +1,7 @@
 #include "spoor/local_features.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <opencv2/features2d.hpp>
 #include <opencv2/imgproc.hpp>
@@ -54,6 +55,48 @@ LocalFeatures ExtractLocalFeatures(const Image& image,
       out.descriptors[i * kDescriptorDim + j] =
           static_cast<std::uint8_t>(std::min(255.0f, std::round(v)));
     }
+  }
+  return out;
+}
+
+namespace {
+
+// OpenCV lays a SIFT descriptor out as 4 x 4 spatial cells (row-major, in
+// the keypoint's rotated frame) of 8 orientation bins. Mirroring the image
+// reverses the frame's handedness: the rows (across the dominant
+// orientation) swap ends and each gradient angle, measured from the
+// dominant orientation, changes sign. kMirrorSource[k] is the original bin
+// that lands in bin k.
+constexpr std::array<std::uint8_t, kDescriptorDim> MirrorPermutation() {
+  std::array<std::uint8_t, kDescriptorDim> p{};
+  for (int row = 0; row < 4; ++row)
+    for (int col = 0; col < 4; ++col)
+      for (int bin = 0; bin < 8; ++bin)
+        p[(row * 4 + col) * 8 + bin] = static_cast<std::uint8_t>(
+            ((3 - row) * 4 + col) * 8 + (8 - bin) % 8);
+  return p;
+}
+constexpr std::array<std::uint8_t, kDescriptorDim> kMirrorSource =
+    MirrorPermutation();
+
+}  // namespace
+
+LocalFeatures MirrorFeatures(const LocalFeatures& features) {
+  LocalFeatures out;
+  out.width = features.width;
+  out.height = features.height;
+  out.keypoints.reserve(features.keypoints.size());
+  for (const Keypoint& k : features.keypoints) {
+    float angle = 180.0f - k.angle;
+    if (angle < 0) angle += 360.0f;
+    out.keypoints.push_back(
+        {static_cast<float>(features.width) - k.x, k.y, k.size, angle});
+  }
+  out.descriptors.resize(features.descriptors.size());
+  for (std::size_t i = 0; i + kDescriptorDim <= features.descriptors.size();
+       i += kDescriptorDim) {
+    for (int j = 0; j < kDescriptorDim; ++j)
+      out.descriptors[i + j] = features.descriptors[i + kMirrorSource[j]];
   }
   return out;
 }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "features/feature_codec.h"
 #include "features/vlad.h"
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
@@ -462,6 +463,9 @@ absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
   }
   StoredReference stored{std::move(prepared.reference), prepared.hash,
                          std::move(prepared.features)};
+  // The indexes get exactly the features the database keeps, so a rebuild
+  // from it gives the same indexes.
+  QuantiseForStorage(stored.features);
   SPOOR_ASSIGN_OR_RETURN(std::int64_t id, store_->Insert(stored));
   hashes_->Add(id, stored.hash);
   // An untrained tier (IVF, or no codebook yet) gets the reference when it is

@@ -20,8 +20,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "util/atomic_file.h"
-#include "util/faiss_bytes.h"
 #include "util/blas_threads.h"
+#include "util/faiss_bytes.h"
 #include "util/status_macros.h"
 
 namespace spoor {

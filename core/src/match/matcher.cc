@@ -5,9 +5,7 @@
 #include <cmath>
 #include <map>
 #include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
 
-#include "features/image_view.h"
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
 #include "index/hash_index.h"
@@ -95,9 +93,8 @@ std::vector<cv::Point2d> Project(const cv::Matx33d& h, double w, double hgt) {
   return out;
 }
 
-// One pass over the query as decoded (or its mirror).
+// One pass over the query's features as decoded, or mirrored.
 struct Pass {
-  const Image* image = nullptr;
   bool mirrored = false;
   LocalFeatures features;
 };
@@ -233,10 +230,6 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   auto run_pass = [&](Pass& pass) {
     if (stopped()) return false;
     auto s = Clock::now();
-    pass.features = ExtractLocalFeatures(*pass.image, feature_options);
-    t.features_ms += MsSince(s);
-
-    s = Clock::now();
     std::vector<Vote> votes =
         index_.SearchDescriptors(DescriptorsAsFloat(pass.features), vote);
     std::vector<GlobalHit> global = index_.SearchGlobal(
@@ -277,7 +270,9 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     return true;
   };
 
-  Pass direct{&image, false, {}};
+  stage = Clock::now();
+  Pass direct{false, ExtractLocalFeatures(image, feature_options)};
+  t.features_ms += MsSince(stage);
   if (!run_pass(direct)) return kStopped;
 
   auto has_match = [&] {
@@ -286,10 +281,11 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     return false;
   };
   if (options.try_mirror && !has_match()) {
-    cv::Mat flipped;
-    cv::flip(AsMat(image), flipped, 1);
-    Image mirror_image = FromMat(flipped, image);
-    Pass mirror{&mirror_image, true, {}};
+    // The mirror's features are a permutation of the direct ones: no second
+    // extraction (MirrorFeatures).
+    stage = Clock::now();
+    Pass mirror{true, MirrorFeatures(direct.features)};
+    t.features_ms += MsSince(stage);
     if (!run_pass(mirror)) return kStopped;
   }
 

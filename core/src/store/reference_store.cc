@@ -2,9 +2,13 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <cstring>
+#include <span>
+#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
+#include "features/feature_codec.h"
 
 namespace spoor {
 namespace {
@@ -78,14 +82,6 @@ Reference ReadReference(SQLite::Statement& q, int base = 0) {
   return r;
 }
 
-template <typename T>
-void ReadBlob(const SQLite::Column& column, std::vector<T>& out) {
-  size_t bytes = static_cast<size_t>(column.getBytes());
-  out.resize(bytes / sizeof(T));
-  if (bytes > 0)
-    std::memcpy(out.data(), column.getBlob(), out.size() * sizeof(T));
-}
-
 // Columns: ref_id, phash, width, height, keypoints, descriptors, then the
 // reference columns.
 StoredReference ReadStored(SQLite::Statement& q) {
@@ -95,8 +91,16 @@ StoredReference ReadStored(SQLite::Statement& q) {
     std::memcpy(s.hash.data(), phash.getBlob(), s.hash.size());
   s.features.width = q.getColumn(2).getInt();
   s.features.height = q.getColumn(3).getInt();
-  ReadBlob(q.getColumn(4), s.features.keypoints);
-  ReadBlob(q.getColumn(5), s.features.descriptors);
+  SQLite::Column k = q.getColumn(4);
+  SQLite::Column d = q.getColumn(5);
+  auto bytes = [](const SQLite::Column& c) {
+    return std::span<const std::uint8_t>(
+        static_cast<const std::uint8_t*>(c.getBlob()),
+        static_cast<std::size_t>(std::max(0, c.getBytes())));
+  };
+  absl::Status unpacked = UnpackFeatures(bytes(k), bytes(d), s.features);
+  // Callers catch this at their one boundary and report the row's error.
+  if (!unpacked.ok()) throw std::runtime_error(std::string(unpacked.message()));
   return s;
 }
 
@@ -184,10 +188,12 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
     auto blob = [](const void* data, size_t size) {
       return size == 0 ? static_cast<const void*>(&kEmpty) : data;
     };
-    feat.bind(5, blob(f.keypoints.data(), f.keypoints.size()),
-              static_cast<int>(f.keypoints.size() * sizeof(Keypoint)));
-    feat.bind(6, blob(f.descriptors.data(), f.descriptors.size()),
-              static_cast<int>(f.descriptors.size()));
+    std::vector<std::uint8_t> keypoints = PackKeypoints(f);
+    std::vector<std::uint8_t> descriptors = PackDescriptors(f);
+    feat.bind(5, blob(keypoints.data(), keypoints.size()),
+              static_cast<int>(keypoints.size()));
+    feat.bind(6, blob(descriptors.data(), descriptors.size()),
+              static_cast<int>(descriptors.size()));
     feat.exec();
     db_->exec(kBumpGeneration);
     tx.commit();

@@ -1,0 +1,169 @@
+// Local features: the mirror computed from one extraction against a real
+// extraction from the flipped image, and the compact stored form against the
+// full one.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <opencv2/core.hpp>
+#include <vector>
+
+#include "features/feature_codec.h"
+#include "features/image_view.h"
+#include "spoor/image.h"
+#include "spoor/local_features.h"
+#include "test_util.h"
+#include "verify/geometric_verifier.h"
+
+namespace spoor {
+namespace {
+
+const char kGraf[] = "/usr/share/doc/opencv-doc/examples/data/graf1.png";
+const char kGraf3[] = "/usr/share/doc/opencv-doc/examples/data/graf3.png";
+
+LocalFeatures FeaturesOf(const char* path) {
+  auto image = DecodeImageFile(path, DecodeOptions{});
+  EXPECT_TRUE(image.ok()) << image.status();
+  return image.ok() ? ExtractLocalFeatures(*image, {}) : LocalFeatures{};
+}
+
+// RootSIFT distance between descriptor i of `a` and j of `b`.
+double Distance(const LocalFeatures& a, int i, const LocalFeatures& b, int j) {
+  double sum = 0;
+  for (int k = 0; k < kDescriptorDim; ++k) {
+    double d = (a.descriptors[i * kDescriptorDim + k] -
+                b.descriptors[j * kDescriptorDim + k]) /
+               static_cast<double>(kDescriptorScale);
+    sum += d * d;
+  }
+  return std::sqrt(sum);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 1e9 : v[v.size() / 2];
+}
+
+double AngleGap(float a, float b) {
+  double d = std::fmod(std::abs(a - b), 360.0);
+  return std::min(d, 360.0 - d);
+}
+
+TEST(MirrorFeatures, EqualsAnExtractionFromTheFlippedImage) {
+  auto image = DecodeImageFile(kGraf, DecodeOptions{});
+  ASSERT_OK(image);
+  cv::Mat flipped_mat;
+  cv::flip(AsMat(*image), flipped_mat, 1);
+  Image flipped = FromMat(flipped_mat, *image);
+
+  FeatureOptions options;
+  LocalFeatures original = ExtractLocalFeatures(*image, options);
+  LocalFeatures extracted = ExtractLocalFeatures(flipped, options);
+  LocalFeatures mirrored = MirrorFeatures(original);
+  ASSERT_EQ(mirrored.size(), original.size());
+  ASSERT_GT(original.size(), 500);
+  EXPECT_EQ(mirrored.width, original.width);
+
+  // Pair each mirrored keypoint with the extracted one at the same place and
+  // orientation (SIFT gives some points several orientations).
+  std::vector<double> permuted, unpermuted;
+  for (int i = 0; i < mirrored.size(); ++i) {
+    const Keypoint& m = mirrored.keypoints[i];
+    for (int j = 0; j < extracted.size(); ++j) {
+      const Keypoint& e = extracted.keypoints[j];
+      if (std::abs(m.x - e.x) < 1.0f && std::abs(m.y - e.y) < 0.3f &&
+          std::abs(m.size - e.size) < 0.3f && AngleGap(m.angle, e.angle) < 2) {
+        permuted.push_back(Distance(mirrored, i, extracted, j));
+        unpermuted.push_back(Distance(original, i, extracted, j));
+        break;
+      }
+    }
+  }
+  // Most keypoints are found again in the flipped image (the rest fall off
+  // the feature budget's edge), with the mirrored descriptor.
+  EXPECT_GT(permuted.size(), 0.7 * original.size());
+  // Unrelated RootSIFT descriptors sit 0.3-1.0 apart; the permuted ones
+  // differ by interpolation and byte rounding only.
+  EXPECT_LT(Median(permuted), 0.05);
+  // The bins without the permutation do not match: it is the permutation
+  // that does the work.
+  EXPECT_GT(Median(unpermuted), 0.2);
+}
+
+TEST(MirrorFeatures, TwiceIsTheOriginal) {
+  auto image = DecodeImageFile(kGraf, DecodeOptions{});
+  ASSERT_OK(image);
+  LocalFeatures original = ExtractLocalFeatures(*image, {});
+  LocalFeatures twice = MirrorFeatures(MirrorFeatures(original));
+  EXPECT_EQ(twice.descriptors, original.descriptors);
+  for (int i = 0; i < original.size(); ++i) {
+    EXPECT_NEAR(twice.keypoints[i].x, original.keypoints[i].x, 1e-3);
+    EXPECT_LT(AngleGap(twice.keypoints[i].angle, original.keypoints[i].angle),
+              1e-3);
+  }
+}
+
+TEST(FeatureCodec, PacksSeventyBytesAFeatureAndKeepsTheGeometry) {
+  LocalFeatures full = FeaturesOf(kGraf);
+  ASSERT_GT(full.size(), 500);
+  std::vector<std::uint8_t> k = PackKeypoints(full);
+  std::vector<std::uint8_t> d = PackDescriptors(full);
+  EXPECT_EQ(k.size() + d.size(), 70u * full.size());
+
+  LocalFeatures back;
+  back.width = full.width;
+  back.height = full.height;
+  ASSERT_OK(UnpackFeatures(k, d, back));
+  ASSERT_EQ(back.size(), full.size());
+  double worst_bin = 0;
+  for (int i = 0; i < full.size(); ++i) {
+    const Keypoint& a = full.keypoints[i];
+    const Keypoint& b = back.keypoints[i];
+    EXPECT_NEAR(a.x, b.x, full.width / 65535.0 + 1e-3);
+    EXPECT_NEAR(a.y, b.y, full.height / 65535.0 + 1e-3);
+    EXPECT_NEAR(b.size / a.size, 1.0, 0.015);  // 24 steps an octave
+    EXPECT_LT(AngleGap(a.angle, b.angle), 360.0 / 512 + 1e-3);
+    for (int j = 0; j < kDescriptorDim; ++j) {
+      double bin = full.descriptors[i * kDescriptorDim + j] / kDescriptorScale;
+      double got = back.descriptors[i * kDescriptorDim + j] / kDescriptorScale;
+      // Half a 4-bit step, plus the byte's own rounding; clipped at 15/45.
+      worst_bin = std::max(worst_bin, std::abs(std::min(bin, 15 / 45.0) - got));
+    }
+  }
+  EXPECT_LT(worst_bin, 0.5 / kNibbleScale + 1.0 / kDescriptorScale);
+
+  // Quantising what was already quantised changes nothing: the indexes and
+  // the database hold the same features.
+  LocalFeatures again = back;
+  QuantiseForStorage(again);
+  EXPECT_EQ(again.descriptors, back.descriptors);
+  EXPECT_EQ(PackKeypoints(again), k);
+}
+
+TEST(FeatureCodec, MalformedBlobsAreDataLoss) {
+  LocalFeatures out;
+  std::vector<std::uint8_t> k(12), d(127);
+  EXPECT_EQ(UnpackFeatures(k, d, out).code(), absl::StatusCode::kDataLoss);
+  std::vector<std::uint8_t> k7(7), d64(64);
+  EXPECT_EQ(UnpackFeatures(k7, d64, out).code(), absl::StatusCode::kDataLoss);
+  std::vector<std::uint8_t> none;
+  EXPECT_OK(UnpackFeatures(none, none, out));
+  EXPECT_EQ(out.size(), 0);
+}
+
+TEST(FeatureCodec, VerificationKeepsItsInliersOnStoredFeatures) {
+  // graf3 is graf1 photographed again from another angle: the reference
+  // side is stored compactly, the query keeps its full features.
+  LocalFeatures query = FeaturesOf(kGraf3);
+  LocalFeatures reference = FeaturesOf(kGraf);
+  LocalFeatures stored = reference;
+  QuantiseForStorage(stored);
+  Verification full = VerifyGeometry(query, reference, {});
+  Verification compact = VerifyGeometry(query, stored, {});
+  ASSERT_GT(full.inliers, 100);
+  EXPECT_GT(compact.inliers, 0.9 * full.inliers)
+      << "full " << full.inliers << ", compact " << compact.inliers;
+}
+
+}  // namespace
+}  // namespace spoor
