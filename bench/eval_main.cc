@@ -352,6 +352,17 @@ int main(int argc, char** argv) {
   std::atomic<int> errors{0};
   // Each query's wall time, with every core's worker busy: latency under load.
   std::vector<double> latency_ms(queries.size(), 0);
+  // Where the time goes: each stage's milliseconds summed over the answered
+  // queries (the server's own timings on the gRPC path).
+  std::map<std::string, double> stage_ms;
+  auto add_stages = [&](double decode, double hash, double features,
+                        double search, double verify) {
+    stage_ms["decode"] += decode;
+    stage_ms["hash"] += hash;
+    stage_ms["features"] += features;
+    stage_ms["search"] += search;
+    stage_ms["verify"] += verify;
+  };
   std::vector<std::thread> workers;
   for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency());
        ++t) {
@@ -365,6 +376,7 @@ int main(int argc, char** argv) {
       }
       for (size_t i; (i = next++) < queries.size();) {
         std::vector<Prediction> mine;
+        spoor::StageTimings t;
         const auto started = Clock::now();
         if (stub) {
           spoor::v1::MatchRequest req;
@@ -379,6 +391,9 @@ int main(int argc, char** argv) {
           }
           for (const auto& m : resp.matches())
             mine.push_back({i, m.reference().source(), m.score()});
+          const auto& rt = resp.timings();
+          t = {rt.decode_ms(), rt.hash_ms(),   rt.features_ms(),
+               rt.search_ms(), rt.verify_ms(), rt.total_ms()};
         } else {
           auto r = matcher->Match(queries[i].bytes, match_options);
           if (!r.ok()) {
@@ -387,6 +402,7 @@ int main(int argc, char** argv) {
           }
           for (const auto& m : r->matches)
             mine.push_back({i, m.reference.source, m.score});
+          t = r->timings;
         }
         latency_ms[i] =
             std::chrono::duration<double, std::milli>(Clock::now() - started)
@@ -394,6 +410,8 @@ int main(int argc, char** argv) {
         std::lock_guard lock(mu);
         spoor_predictions.insert(spoor_predictions.end(), mine.begin(),
                                  mine.end());
+        add_stages(t.decode_ms, t.hash_ms, t.features_ms, t.search_ms,
+                   t.verify_ms);
       }
     });
   }
@@ -504,6 +522,16 @@ int main(int argc, char** argv) {
                 "ms, p99 %.1f ms. Peak RSS %.0f MB.\n\n",
                 p50, p95, p99, peak_rss_mb);
   md << line;
+  const double answered_n = std::max<double>(1, answered.size());
+  std::snprintf(line, sizeof(line),
+                "Mean milliseconds per query by stage (one worker's time): "
+                "decode %.1f, hash %.1f, features %.1f, search %.1f, verify "
+                "%.1f.\n\n",
+                stage_ms["decode"] / answered_n, stage_ms["hash"] / answered_n,
+                stage_ms["features"] / answered_n,
+                stage_ms["search"] / answered_n,
+                stage_ms["verify"] / answered_n);
+  md << line;
   md << "| method | µAP | recall @ 90% precision | distractor FPs at 0.5 |\n| "
         "--- | --- | --- | --- |\n";
   for (const auto& [name, m] : results) {
@@ -562,6 +590,8 @@ int main(int argc, char** argv) {
   j["query_images_per_s"] = queries.size() / query_s;
   j["decode_only_images_per_s"] = queries.size() / decode_s;
   j["latency_ms"] = {{"p50", p50}, {"p95", p95}, {"p99", p99}};
+  for (const auto& [stage, ms] : stage_ms)
+    j["stage_ms_mean"][stage] = ms / answered_n;
   j["peak_rss_mb"] = peak_rss_mb;
   j["threads"] = std::max(1u, std::thread::hardware_concurrency());
   j["index_images_per_s"] = indexed.references / index_s;

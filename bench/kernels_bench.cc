@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "features/feature_codec.h"
 #include "features/vlad.h"
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
@@ -141,6 +142,39 @@ void BM_Verify(benchmark::State& state) {
     benchmark::DoNotOptimize(spoor::VerifyGeometry(b, a, {}));
 }
 BENCHMARK(BM_Verify)->Unit(benchmark::kMillisecond);
+
+// The mirror pass's features, permuted from the direct pass's (it replaced a
+// second BM_LocalFeatures on the flipped image).
+void BM_MirrorFeatures(benchmark::State& state) {
+  auto f = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  for (auto _ : state) benchmark::DoNotOptimize(spoor::MirrorFeatures(f));
+}
+BENCHMARK(BM_MirrorFeatures)->Unit(benchmark::kMicrosecond);
+
+// Packing a reference's features for the database and reading them back.
+void BM_PackFeatures(benchmark::State& state) {
+  auto f = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  for (auto _ : state) {
+    auto k = spoor::PackKeypoints(f);
+    auto d = spoor::PackDescriptors(f);
+    benchmark::DoNotOptimize(d.data());
+    benchmark::DoNotOptimize(k.data());
+  }
+}
+BENCHMARK(BM_PackFeatures)->Unit(benchmark::kMicrosecond);
+
+void BM_UnpackFeatures(benchmark::State& state) {
+  auto f = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  auto k = spoor::PackKeypoints(f);
+  auto d = spoor::PackDescriptors(f);
+  spoor::LocalFeatures out;
+  out.width = f.width;
+  out.height = f.height;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(spoor::UnpackFeatures(k, d, out));
+  }
+}
+BENCHMARK(BM_UnpackFeatures)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 
