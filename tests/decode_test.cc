@@ -4,6 +4,7 @@
 #include <opencv2/imgproc.hpp>
 #include <vips/vips8>
 
+#include "bad_inputs.h"
 #include "spoor/image.h"
 #include "test_util.h"
 
@@ -12,6 +13,7 @@ namespace {
 
 using testing::FixturePath;
 using testing::ReadFile;
+using testing::VipsSave;
 
 absl::Status DecodeFixture(const std::string& name) {
   return DecodeImageFile(FixturePath(name), DecodeOptions{}).status();
@@ -74,6 +76,31 @@ TEST(DecodeBadInput, MissingFileIsNotFound) {
   auto s = DecodeImageFile("/nonexistent/photo.jpg", DecodeOptions{});
   ExpectError(s.status(), absl::StatusCode::kNotFound, "cannot open",
               "/nonexistent/photo.jpg");
+}
+
+// The whole bad-input matrix (tests/bad_inputs.cc) through the one decoding
+// path: each file is refused with its code and reason, named in the message,
+// or decodes to a usable picture.
+TEST(DecodeBadInput, EveryFileOfTheMatrixGetsItsAnswer) {
+  auto inputs = testing::BadInputs();
+  ASSERT_GE(inputs.size(), 20u);
+  for (const auto& in : inputs) {
+    SCOPED_TRACE(in.name);
+    auto image = DecodeImage(in.bytes, DecodeOptions{}, in.name);
+    if (in.code == absl::StatusCode::kOk) {
+      ASSERT_OK(image);
+      EXPECT_GT(image->width, 0);
+      EXPECT_EQ(image->bgr.size(),
+                static_cast<size_t>(image->width) * image->height * 3);
+    } else {
+      ExpectError(image.status(), in.code, in.reason, in.name);
+      // A reason, not a dangling "cannot decode png: ".
+      absl::string_view m = image.status().message();
+      ASSERT_FALSE(m.empty());
+      EXPECT_NE(m.back(), ' ') << m;
+      EXPECT_NE(m.back(), ':') << m;
+    }
+  }
 }
 
 TEST(DecodeLimits, EncodedBytesLimit) {
@@ -162,19 +189,6 @@ TEST(Decode, SixteenBitIsNormalisedToEightBit) {
   EXPECT_EQ(image->bgr[0], 0);
   EXPECT_NEAR(image->bgr[1], 128, 1);
   EXPECT_EQ(image->bgr[2], 255);
-}
-
-// Saves `image` with libvips' saver for `suffix`: the test needs encoders
-// cv::imencode lacks (EXIF orientation, CMYK, GIF).
-std::vector<std::uint8_t> VipsSave(const vips::VImage& image,
-                                   const std::string& suffix) {
-  void* buf = nullptr;
-  size_t size = 0;
-  image.write_to_buffer(suffix.c_str(), &buf, &size);
-  std::vector<std::uint8_t> out(static_cast<std::uint8_t*>(buf),
-                                static_cast<std::uint8_t*>(buf) + size);
-  g_free(buf);
-  return out;
 }
 
 vips::VImage RedLeftHalf(int width, int height) {

@@ -4,9 +4,12 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bad_inputs.h"
 #include "test_util.h"
 
 namespace spoor {
@@ -166,6 +169,56 @@ TEST_F(IndexerCliTest, ErrorsAreOneLineWithTheDocumentedExitCodes) {
                              ads_ + "/ad_unrelated_lion.jpg");
   EXPECT_EQ(bad_label.code, 2);
   EXPECT_NE(bad_label.err.find("item_type 'tusk'"), std::string::npos);
+}
+
+// The bad-input matrix (tests/bad_inputs.cc) through `query --json`: one
+// JSON line per file, the refused ones with the decoder's reason and the
+// file's name, exit code 3 (some inputs unreadable, the run went on).
+TEST_F(IndexerCliTest, EveryFileOfTheBadInputMatrixGetsItsAnswer) {
+  std::filesystem::create_directories(tmp_.Join("bad"));
+  std::string args = "query --json --index " + index();
+  auto inputs = testing::BadInputs();
+  for (const auto& in : inputs) {
+    std::string path = tmp_.Join("bad/" + in.name);
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(in.bytes.data()),
+               static_cast<std::streamsize>(in.bytes.size()));
+    args += " " + path;
+  }
+  CliRun q = Indexer(args);
+  EXPECT_EQ(q.code, 3) << q.err;
+  auto lines = JsonLines(q.out);
+  ASSERT_EQ(lines.size(), inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    SCOPED_TRACE(inputs[i].name);
+    if (inputs[i].code == absl::StatusCode::kOk) {
+      EXPECT_TRUE(lines[i]["error"].is_null()) << lines[i];
+    } else {
+      ASSERT_TRUE(lines[i]["error"].is_string()) << lines[i];
+      std::string error = lines[i]["error"];
+      EXPECT_NE(error.find(inputs[i].reason), std::string::npos) << error;
+      EXPECT_NE(error.find(inputs[i].name), std::string::npos) << error;
+    }
+  }
+}
+
+// A manifest that reaches outside its folder is refused before any file is
+// read, with one line naming the entry, and no index is written.
+TEST_F(IndexerCliTest, ManifestPathTraversalIsRefused) {
+  std::filesystem::create_directories(tmp_.Join("m"));
+  std::ofstream(tmp_.Join("m/manifest.csv"))
+      << "file,item_type\nok.jpg,ivory\n../../etc/passwd,ivory\n";
+  CliRun build =
+      Indexer("build --index " + tmp_.Join("m_idx") + " " + tmp_.Join("m"));
+  EXPECT_NE(build.code, 0);
+  EXPECT_NE(build.code, 3);
+  EXPECT_NE(build.err.find("manifest.csv:3: file '../../etc/passwd' is "
+                           "outside the manifest's folder"),
+            std::string::npos)
+      << build.err;
+  EXPECT_EQ(std::count(build.err.begin(), build.err.end(), '\n'), 1)
+      << build.err;
+  EXPECT_FALSE(std::filesystem::exists(tmp_.Join("m_idx/manifest.json")));
 }
 
 TEST_F(IndexerCliTest, DecodeLimitsAreSetPerIndexAndApplyToQueries) {

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <thread>
 
+#include "bad_inputs.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "query_service/api_keys.h"
 #include "query_service/config.h"
@@ -260,6 +261,52 @@ TEST_F(ServiceTest, BadImagesAndFieldsAreInvalidArgumentNamingTheProblem) {
   EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("min_score"), std::string::npos);
   // The service is still up and answering.
+  EXPECT_TRUE(Match(Bytes(ads("ad_box_rephotographed.png")), &resp).ok());
+}
+
+// The bad-input matrix (tests/bad_inputs.cc) through Match and
+// AddReference: a refused file is INVALID_ARGUMENT with the decoder's
+// reason; an odd but usable one is matched and added. The service answers
+// throughout, and the index holds exactly the accepted files.
+TEST_F(ServiceTest, EveryFileOfTheBadInputMatrixGetsItsAnswer) {
+  StartServer();
+  std::int64_t before = Stats().references();
+  std::int64_t accepted = 0;
+  for (const auto& in : testing::BadInputs()) {
+    SCOPED_TRACE(in.name);
+    std::string bytes(in.bytes.begin(), in.bytes.end());
+    v1::MatchResponse match;
+    grpc::Status m = Match(bytes, &match);
+    v1::AddReferenceResponse add;
+    grpc::Status a = Add(bytes, &add);
+    if (in.code == absl::StatusCode::kOk) {
+      EXPECT_TRUE(m.ok()) << m.error_message();
+      EXPECT_TRUE(a.ok()) << a.error_message();
+      EXPECT_GT(match.image().width(), 0);
+      accepted += a.ok() && add.created();
+    } else {
+      // The empty image is caught before the decoder, in the service's words.
+      std::string reason = in.bytes.empty() ? "image is empty" : in.reason;
+      for (const grpc::Status& s : {m, a}) {
+        EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT) << s.error_message();
+        EXPECT_NE(s.error_message().find(reason), std::string::npos)
+            << s.error_message();
+      }
+    }
+  }
+  EXPECT_GE(accepted, 8);
+  EXPECT_EQ(Stats().references(), before + accepted);
+  v1::MatchResponse resp;
+  EXPECT_TRUE(Match(Bytes(ads("ad_box_rephotographed.png")), &resp).ok());
+}
+
+// 40 MB is over the default message limit: refused by gRPC before any
+// handler runs, and the service goes on.
+TEST_F(ServiceTest, FortyMegabyteMessageIsResourceExhausted) {
+  StartServer();
+  v1::MatchResponse resp;
+  grpc::Status s = Match(std::string(40 << 20, 'x'), &resp);
+  EXPECT_EQ(s.error_code(), grpc::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_TRUE(Match(Bytes(ads("ad_box_rephotographed.png")), &resp).ok());
 }
 

@@ -112,6 +112,14 @@ absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
     if (auto pos = format.find("Buffer"); pos != std::string::npos)
       format.resize(pos);
     for (char& c : format) c = static_cast<char>(std::tolower(c));
+    // ImageMagick's loader claims almost anything (PostScript, truncated
+    // TIFF, ...); it is never run, and its name would tell a client nothing.
+    if (format == "magick") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name,
+          ": not a recognised image format (only ImageMagick's catch-all "
+          "loader claims it, and that loader is not allowed)"));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": unsupported image format '", format, "'"));
   }
@@ -205,6 +213,10 @@ absl::StatusOr<Image> DecodeImage(std::span<const std::uint8_t> bytes,
   } catch (const vips::VError& e) {
     std::string reason = TakeVipsError();
     if (reason.empty()) reason = e.what();
+    while (!reason.empty() &&
+           std::isspace(static_cast<unsigned char>(reason.back())))
+      reason.pop_back();
+    if (reason.empty()) reason = "malformed or truncated data";
     return absl::InvalidArgumentError(absl::StrCat(
         name, ": cannot decode ", std::string(loader->format), ": ", reason));
   }
