@@ -77,6 +77,54 @@ TEST(LabelManifest, ErrorsNameTheLineAndTheProblem) {
             absl::StatusCode::kNotFound);
 }
 
+// The manifest half of the bad-input matrix: each refused with the line or
+// entry and the problem named, before any file is opened.
+TEST(LabelManifest, HostileEntriesAreRefusedNamingTheProblem) {
+  testing::TempDir dir;
+  struct Case {
+    std::string name, text, reason;
+  };
+  std::vector<Case> cases = {
+      {"missing_file.csv", "file,item_type\n,ivory\n", ":2: empty 'file'"},
+      {"missing_file.json", R"([{"item_type": "ivory"}])",
+       "entry 0: no 'file'"},
+      {"traversal.csv", "file\na.jpg\n../../etc/passwd\n",
+       ":3: file '../../etc/passwd' is outside the manifest's folder"},
+      {"sneaky.csv", "file\nsub/../../x.jpg\n", "is outside the manifest"},
+      {"absolute.csv", "file\n/etc/passwd\n",
+       ":2: file '/etc/passwd' is an absolute path"},
+      {"absolute.json", R"([{"file": "/etc/shadow"}])",
+       "entry 0: file '/etc/shadow' is an absolute path"},
+      {"duplicate.csv", "file\na.jpg\n./a.jpg\n",
+       ":3: file './a.jpg' is listed more than once"},
+      {"duplicate.json", R"([{"file": "a.jpg"}, {"file": "a.jpg"}])",
+       "entry 1: file 'a.jpg' is listed more than once"},
+      {"latin1.csv",
+       "file,species_common\na.jpg,Fran\xe7"
+       "ais\n",
+       ":2: a field is not valid UTF-8"},
+      {"overlong.csv", "file\n\xc0\xaf.jpg\n", "not valid UTF-8"},
+      {"surrogate.csv", "file,source\na.jpg,\xed\xa0\x80\n", "not valid UTF-8"},
+      {"latin1.json", "[{\"file\": \"a.jpg\", \"source\": \"\xe9\"}]",
+       "invalid JSON"},
+  };
+  for (const Case& c : cases) {
+    WriteText(dir.Join(c.name), c.text);
+    auto s = ReadLabelManifest(dir.Join(c.name)).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.name << s;
+    EXPECT_NE(s.message().find(c.reason), std::string::npos) << c.name << s;
+    EXPECT_NE(s.message().find(c.name), std::string::npos) << s;
+  }
+  // Good UTF-8 and a file in a subfolder are fine.
+  WriteText(dir.Join("good.csv"),
+            "file,species_common\nsub/a.jpg,\xc3\x89l\xc3\xa9phant "
+            "\xf0\x9f\x90\x98\n");
+  auto good = ReadLabelManifest(dir.Join("good.csv"));
+  ASSERT_OK(good);
+  EXPECT_EQ((*good)[0].labels.species_common,
+            "\xc3\x89l\xc3\xa9phant \xf0\x9f\x90\x98");
+}
+
 TEST(Sha256, MatchesTheKnownDigest) {
   EXPECT_EQ(Sha256Hex("abc", 3),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -1,8 +1,11 @@
 #include "spoor/label_manifest.h"
 
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -32,6 +35,72 @@ bool SetField(ManifestEntry& entry, const std::string& key,
   if (it == kFields.end()) return false;
   entry.labels.*(it->second) = value;
   return true;
+}
+
+// True when `s` is well-formed UTF-8 (no overlongs, surrogates or code
+// points past U+10FFFF). Labels reach JSON output and protobuf strings,
+// which both require it; abseil in Debian 12 has no public validator.
+bool IsUtf8(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    int extra;
+    if (c < 0x80) {
+      extra = 0;
+    } else if ((c >> 5) == 0x6) {
+      extra = 1;
+    } else if ((c >> 4) == 0xE) {
+      extra = 2;
+    } else if ((c >> 3) == 0x1E) {
+      extra = 3;
+    } else {
+      return false;  // a continuation byte first, or 0xF8 and up
+    }
+    if (s.size() - i <= static_cast<std::size_t>(extra)) return false;
+    std::uint32_t cp = c & (extra == 0 ? 0x7F : 0x7F >> (extra + 1));
+    for (int k = 1; k <= extra; ++k) {
+      auto d = static_cast<unsigned char>(s[i + k]);
+      if ((d >> 6) != 2) return false;
+      cp = (cp << 6) | (d & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Checks what both formats share: every field is UTF-8, the file stays
+// inside the manifest's folder (no absolute path, no "..") and is listed
+// once. `seen` holds the normalised files so far.
+absl::Status CheckEntry(const ManifestEntry& entry, const std::string& where,
+                        std::set<std::string>& seen) {
+  const Labels& l = entry.labels;
+  for (const std::string* field :
+       {&entry.file, &l.species_scientific, &l.species_common, &l.item_type,
+        &l.cites_appendix, &l.source, &l.case_ref, &l.licence}) {
+    if (!IsUtf8(*field)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": a field is not valid UTF-8"));
+    }
+  }
+  std::filesystem::path file =
+      std::filesystem::path(entry.file).lexically_normal();
+  if (file.is_absolute() || file.has_root_name() || file.has_root_directory()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": file '", entry.file,
+        "' is an absolute path; files are relative to the manifest's folder"));
+  }
+  if (!file.empty() && *file.begin() == "..") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": file '", entry.file, "' is outside the manifest's folder"));
+  }
+  if (!seen.insert(file.string()).second) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": file '", entry.file, "' is listed more than once"));
+  }
+  return absl::OkStatus();
 }
 
 // One CSV record (RFC 4180: quoted fields may hold commas, doubled quotes and
@@ -83,6 +152,7 @@ absl::StatusOr<std::vector<ManifestEntry>> ReadCsv(const std::string& path,
   for (auto& h : header)
     h = absl::AsciiStrToLower(absl::StripAsciiWhitespace(h));
   std::vector<ManifestEntry> entries;
+  std::set<std::string> seen;
   ManifestEntry probe;
   for (const auto& h : header) {
     if (!SetField(probe, h, "")) {
@@ -109,6 +179,9 @@ absl::StatusOr<std::vector<ManifestEntry>> ReadCsv(const std::string& path,
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", record_line, ": empty 'file' field"));
     }
+    if (auto s = CheckEntry(entry, absl::StrCat(path, ":", record_line), seen);
+        !s.ok())
+      return s;
     if (auto s = ValidateLabels(entry.labels); !s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", record_line, ": ", s.message()));
@@ -130,6 +203,7 @@ absl::StatusOr<std::vector<ManifestEntry>> ReadJson(const std::string& path,
         path, ": expected an array of objects or {\"references\": [...]}"));
   }
   std::vector<ManifestEntry> entries;
+  std::set<std::string> seen;
   for (size_t i = 0; i < doc.size(); ++i) {
     const auto& item = doc[i];
     std::string where = absl::StrCat(path, ": entry ", i);
@@ -150,6 +224,7 @@ absl::StatusOr<std::vector<ManifestEntry>> ReadJson(const std::string& path,
     if (entry.file.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": no 'file'"));
     }
+    if (auto s = CheckEntry(entry, where, seen); !s.ok()) return s;
     if (auto s = ValidateLabels(entry.labels); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": ", s.message()));
     }
