@@ -269,8 +269,14 @@ int RunAdd(const std::string& dir, const std::vector<std::string>& images,
     std::cout << (result->added ? "added " : "already indexed as ")
               << result->id << "\t" << image << "\n";
   }
+  // The references printed above are in the database already; only the
+  // derived FAISS files failed, and Open rebuilds them.
   if (auto s = (*index)->Save(); !s.ok())
-    return Fail(kExitIndexError, std::string(s.message()));
+    return Fail(kExitIndexError,
+                absl::StrCat("saving the index files failed (the references "
+                             "added above are stored; the files are rebuilt "
+                             "on the next open): ",
+                             s.message()));
   return code;
 }
 

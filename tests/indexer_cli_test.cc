@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <sstream>
 
 #include "bad_inputs.h"
@@ -219,6 +221,78 @@ TEST_F(IndexerCliTest, ManifestPathTraversalIsRefused) {
   EXPECT_EQ(std::count(build.err.begin(), build.err.end(), '\n'), 1)
       << build.err;
   EXPECT_FALSE(std::filesystem::exists(tmp_.Join("m_idx/manifest.json")));
+}
+
+// A full disk (a small tmpfs) mid-build and mid-add: one clear line, a
+// non-zero exit, and the index there before still opens and verifies with
+// every acknowledged reference. Needs root to mount; skipped otherwise.
+TEST_F(IndexerCliTest, DiskFullIsAClearErrorAndTheIndexSurvives) {
+  std::string full = tmp_.Join("full");
+  std::filesystem::create_directories(full);
+  if (std::system(("mount -t tmpfs -o size=6m tmpfs " + full + " 2>/dev/null")
+                      .c_str()) != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { (void)std::system(("umount -l " + dir).c_str()); }
+  } unmount{full};
+
+  // 12 references fit in the database but not their FAISS files.
+  std::string idx = full + "/idx";
+  CliRun build = Indexer("build --index " + idx + " " + refs_);
+  EXPECT_EQ(build.code, 1);
+  // Progress lines, then the one error line.
+  auto errors = [](const std::string& err) {
+    int n = 0;
+    for (size_t at = 0;
+         (at = err.find("spoor-indexer: error:", at)) != std::string::npos;
+         ++at)
+      ++n;
+    return n;
+  };
+  EXPECT_EQ(errors(build.err), 1) << build.err;
+  EXPECT_NE(build.err.find("No space left on device"), std::string::npos)
+      << build.err;
+  // What the database acknowledged is an index: the FAISS files are rebuilt
+  // from it on open.
+  CliRun verify = Indexer("verify --index " + idx);
+  EXPECT_EQ(verify.code, 0) << verify.err;
+  EXPECT_NE(verify.out.find("ok: 12 references"), std::string::npos)
+      << verify.out;
+
+  // A good index (voting tier off: small files) and then adds until the
+  // disk is full: the add fails with the reason, the index still verifies
+  // and holds everything acknowledged before.
+  ASSERT_EQ(std::system(("rm -rf " + idx).c_str()), 0);
+  CliRun small = Indexer("build --factory none --index " + idx + " " + refs_);
+  ASSERT_EQ(small.code, 0) << small.err;
+  int failed_at = -1, acknowledged = 0;
+  for (int i = 0; i < 200 && failed_at < 0; ++i) {
+    cv::Mat noise(600, 800, CV_8UC3);
+    cv::randu(noise, 0, 255);
+    std::string path = tmp_.Join("noise" + std::to_string(i) + ".png");
+    cv::imwrite(path, noise);
+    CliRun add = Indexer("add --index " + idx + " " + path);
+    // "added N" on stdout is the acknowledgement: the row is committed.
+    acknowledged += add.out.rfind("added ", 0) == 0;
+    if (add.code != 0) {
+      failed_at = i;
+      EXPECT_NE(add.err.find("No space left on device"), std::string::npos)
+          << add.err;
+      EXPECT_NE(add.err.find("the references added above are stored"),
+                std::string::npos)
+          << add.err;
+      EXPECT_EQ(errors(add.err), 1) << add.err;
+    }
+  }
+  ASSERT_GE(failed_at, 0) << "the disk never filled";
+  verify = Indexer("verify --index " + idx);
+  EXPECT_EQ(verify.code, 0) << verify.err;
+  EXPECT_NE(verify.out.find("ok: " + std::to_string(12 + acknowledged) +
+                            " references"),
+            std::string::npos)
+      << verify.out << " after " << acknowledged << " acknowledged adds";
 }
 
 TEST_F(IndexerCliTest, DecodeLimitsAreSetPerIndexAndApplyToQueries) {
