@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "query_service/toml_file.h"
@@ -71,6 +73,20 @@ absl::StatusOr<ApiKeys> ApiKeys::Load(const std::string& path) {
             absl::StrCat(where, ": ", role.status().message()));
       e.principal.roles.push_back(*role);
     }
+    for (auto [field, out] :
+         {std::pair{"requests_per_second", &e.principal.requests_per_second},
+          std::pair{"burst", &e.principal.burst}}) {
+      const toml::node* n = t->get(field);
+      if (n == nullptr) continue;
+      std::optional<double> v = n->value<double>();
+      if (!v || !(*v >= 0) || *v > 1e9) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ": ", field, " must be a number between 0 and 1e9"));
+      }
+      *out = *v;
+    }
+    if (e.principal.burst == 0)
+      e.principal.burst = e.principal.requests_per_second;
     keys.keys_.push_back(std::move(e));
   }
   return keys;

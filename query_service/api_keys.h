@@ -4,6 +4,8 @@
 //   name = "acme-marketplace"
 //   sha256 = "<hex SHA-256 of the key>"   # spoor hash-key prints it
 //   roles = ["platform"]
+//   requests_per_second = 50   # optional; 0 or absent: unlimited
+//   burst = 100                # optional; default: requests_per_second
 //
 // Thread safety: immutable after Load; Authenticate may run concurrently.
 #ifndef SPOOR_QUERY_SERVICE_API_KEYS_H_
@@ -25,6 +27,8 @@ const char* RoleName(Role role);
 struct Principal {
   std::string name;
   std::vector<Role> roles;
+  double requests_per_second = 0;  ///< 0: unlimited
+  double burst = 0;                ///< requests allowed at once
   bool Has(Role r) const;
 };
 

@@ -182,6 +182,13 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
         status = absl::PermissionDeniedError(
             absl::StrCat("key '", principal->name, "' lacks the role ", needed,
                          " needed for ", rpc));
+      } else if (!state_.limiter.TryAcquire(principal->name,
+                                            principal->requests_per_second,
+                                            principal->burst)) {
+        status = absl::ResourceExhaustedError(
+            absl::StrCat("rate limit: key '", principal->name, "' is over its ",
+                         principal->requests_per_second,
+                         " requests per second; retry with backoff"));
       }
     }
   }

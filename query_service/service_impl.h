@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "query_service/api_keys.h"
 #include "query_service/metrics.h"
+#include "query_service/rate_limiter.h"
 #include "query_service/worker_pool.h"
 #include "spoor/matcher.h"
 #include "spoor/reference_index.h"
@@ -33,6 +34,7 @@ struct ServiceState {
   std::unique_ptr<Matcher> matcher;
   std::unique_ptr<WorkerPool> pool;
   std::optional<ApiKeys> keys;  // empty: no authentication
+  RateLimiter limiter;          // per key, from the keys' rates
   Metrics metrics;
   std::shared_ptr<spdlog::logger> log;
   std::atomic<bool> dirty{false};  // references changed since the last Save

@@ -35,6 +35,7 @@ using service::ServiceConfig;
 constexpr const char* kPlatformKey = "platform-secret-1";
 constexpr const char* kCuratorKey = "curator-secret-2";
 constexpr const char* kInvestigatorKey = "investigator-secret-3";
+constexpr const char* kLimitedKey = "limited-secret-4";
 
 std::string ads(const std::string& name) {
   return testing::ReferenceImagesPath() + "/sample_ads/" + name;
@@ -67,6 +68,8 @@ class ServiceTest : public ::testing::Test {
     entry("acme-market", kPlatformKey, "[\"platform\"]");
     entry("ngo-curator", kCuratorKey, "[\"curator\"]");
     entry("investigator", kInvestigatorKey, "[\"investigator\"]");
+    entry("limited", kLimitedKey,
+          "[\"platform\"]\nrequests_per_second = 2\nburst = 2");
   }
   static void TearDownTestSuite() { delete suite_dir_; }
 
@@ -317,6 +320,31 @@ TEST_F(ServiceTest, OversizedMessageIsResourceExhausted) {
   grpc::Status s = Match(std::string(2 << 20, 'x'), &resp);
   EXPECT_EQ(s.error_code(), grpc::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_TRUE(Match(Bytes(ads("ad_box_rephotographed.png")), &resp).ok());
+}
+
+// A key with requests_per_second = 2 and burst 2: two calls at once, the
+// third is RESOURCE_EXHAUSTED naming the key, other keys are not held back,
+// and the bucket refills with time.
+TEST_F(ServiceTest, PerKeyRateLimitIsResourceExhausted) {
+  StartServer();
+  auto stats = [&](const char* key) {
+    v1::GetIndexStatsRequest req;
+    v1::IndexStats out;
+    grpc::ClientContext ctx;
+    Authorize(ctx, key);
+    return stub_->GetIndexStats(&ctx, req, &out);
+  };
+  EXPECT_TRUE(stats(kLimitedKey).ok());
+  EXPECT_TRUE(stats(kLimitedKey).ok());
+  grpc::Status over = stats(kLimitedKey);
+  EXPECT_EQ(over.error_code(), grpc::RESOURCE_EXHAUSTED);
+  EXPECT_NE(over.error_message().find("rate limit: key 'limited' is over its "
+                                      "2 requests per second"),
+            std::string::npos)
+      << over.error_message();
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(stats(kPlatformKey).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_TRUE(stats(kLimitedKey).ok());
 }
 
 TEST_F(ServiceTest, KeysAndRolesAreEnforced) {
@@ -968,6 +996,22 @@ TEST(ServiceConfigTest, ReadsTomlFiles) {
   auto secret = example_keys->Authenticate("Bearer secret");
   ASSERT_OK(secret);
   EXPECT_TRUE(secret->Has(service::Role::kPlatform));
+  EXPECT_EQ(secret->requests_per_second, 50);
+  EXPECT_EQ(secret->burst, 100);
+
+  // A rate that is not a number in range is refused, naming the entry.
+  std::string hex(64, 'a');
+  for (const char* rate : {"-1", "\"fast\"", "1e12"}) {
+    std::ofstream(dir.Join("rate.toml"))
+        << "[[key]]\nname = \"x\"\nsha256 = \"" << hex
+        << "\"\nroles = [\"platform\"]\nrequests_per_second = " << rate << "\n";
+    auto bad = service::ApiKeys::Load(dir.Join("rate.toml"));
+    EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << rate;
+    EXPECT_NE(bad.status().message().find(
+                  "key 1: requests_per_second must be a number"),
+              std::string::npos)
+        << bad.status();
+  }
 
   std::ofstream(dir.Join("keys.toml"))
       << "[[key]]\nname = \"x\"\nsha256 = \"abc\"\nroles = [\"platform\"]\n";
