@@ -114,6 +114,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);  // reload the API key file
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto server = spoor::service::Server::Start(config, log);
@@ -126,7 +127,10 @@ int main(int argc, char** argv) {
     std::rename((port_file + ".tmp").c_str(), port_file.c_str());
   }
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    log->info("received SIGHUP: reloading the api keys");
+    (void)(*server)->ReloadKeys();  // logged; old keys stay on error
+  }
   log->info("received {}", signal == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->Shutdown(std::chrono::milliseconds(
       static_cast<long>(config.shutdown_grace_seconds * 1000)));

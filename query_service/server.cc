@@ -81,7 +81,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     auto keys = ApiKeys::Load(config.api_keys_file);
     if (!keys.ok()) return keys.status();
     log->info("{} api keys loaded from {}", keys->size(), config.api_keys_file);
-    state->keys = std::move(*keys);
+    state->SetKeys(std::make_shared<const ApiKeys>(std::move(*keys)));
   } else {
     log->warn("no api_keys_file: every caller is allowed (loopback only)");
   }
@@ -174,6 +174,23 @@ void Server::SaveLoop(std::chrono::milliseconds interval) {
       lock.lock();
     }
   }
+}
+
+absl::Status Server::ReloadKeys() {
+  if (config_.api_keys_file.empty()) {
+    return absl::FailedPreconditionError(
+        "no api_keys_file configured: nothing to reload");
+  }
+  auto keys = ApiKeys::Load(config_.api_keys_file);
+  if (!keys.ok()) {
+    state_->log->error("api keys not reloaded, the old ones stay: {}",
+                       std::string(keys.status().message()));
+    return keys.status();
+  }
+  state_->log->info("{} api keys reloaded from {}", keys->size(),
+                    config_.api_keys_file);
+  state_->SetKeys(std::make_shared<const ApiKeys>(std::move(*keys)));
+  return absl::OkStatus();
 }
 
 void Server::Shutdown(std::chrono::milliseconds grace) {

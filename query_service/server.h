@@ -42,6 +42,12 @@ class Server {
   int metrics_port() const;
   bool index_loaded() const;
 
+  // Reads the API key file again and puts its keys in force for the next
+  // call (keys removed from the file are revoked). On error the old keys
+  // stay in force and the error is returned and logged. main.cc calls this
+  // on SIGHUP.
+  absl::Status ReloadKeys();
+
   // Stops accepting calls, gives in-flight calls `grace` to finish, then
   // saves the index.
   void Shutdown(std::chrono::milliseconds grace);

@@ -167,8 +167,8 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
           : start + std::chrono::duration_cast<Clock::duration>(remaining);
 
   absl::Status status;
-  if (state_.keys) {
-    auto principal = state_.keys->Authenticate(Metadata(ctx, "authorization"));
+  if (auto keys = state_.Keys()) {
+    auto principal = keys->Authenticate(Metadata(ctx, "authorization"));
     if (!principal.ok()) {
       status = principal.status();
     } else {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -33,8 +34,17 @@ struct ServiceState {
   std::string index_error;
   std::unique_ptr<Matcher> matcher;
   std::unique_ptr<WorkerPool> pool;
-  std::optional<ApiKeys> keys;  // empty: no authentication
-  RateLimiter limiter;          // per key, from the keys' rates
+  RateLimiter limiter;  // per key, from the keys' rates
+  // The keys now in force; null: no authentication. Replaced whole on
+  // reload (SIGHUP), so a call sees one file's keys throughout.
+  std::shared_ptr<const ApiKeys> Keys() const {
+    std::lock_guard lock(keys_mu);
+    return keys;
+  }
+  void SetKeys(std::shared_ptr<const ApiKeys> k) {
+    std::lock_guard lock(keys_mu);
+    keys = std::move(k);
+  }
   Metrics metrics;
   std::shared_ptr<spdlog::logger> log;
   std::atomic<bool> dirty{false};  // references changed since the last Save
@@ -42,6 +52,10 @@ struct ServiceState {
   std::atomic<int> open_streams{0};
   std::chrono::steady_clock::time_point started =
       std::chrono::steady_clock::now();
+
+ private:
+  mutable std::mutex keys_mu;
+  std::shared_ptr<const ApiKeys> keys;
 };
 
 class SpoorService final : public v1::Spoor::Service {

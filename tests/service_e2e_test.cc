@@ -347,6 +347,44 @@ TEST_F(ServiceTest, PerKeyRateLimitIsResourceExhausted) {
   EXPECT_TRUE(stats(kLimitedKey).ok());
 }
 
+// The key file is read again on SIGHUP (main.cc calls ReloadKeys): a key
+// removed from it is revoked and a new one works, without a restart; a
+// broken file leaves the keys in force as they were.
+TEST_F(ServiceTest, ReloadingTheKeyFileRevokesAndAddsKeys) {
+  std::string file = tmp_.Join("keys.toml");
+  auto write = [&](const std::vector<std::pair<const char*, const char*>>&
+                       name_and_key) {
+    std::ofstream out(file);
+    for (auto [name, key] : name_and_key) {
+      out << "[[key]]\nname = \"" << name << "\"\nsha256 = \""
+          << Sha256Hex(key, strlen(key)) << "\"\nroles = [\"platform\"]\n\n";
+    }
+  };
+  write({{"old", kPlatformKey}});
+  config_.api_keys_file = file;
+  StartServer();
+  auto stats = [&](const char* key) {
+    v1::GetIndexStatsRequest req;
+    v1::IndexStats out;
+    grpc::ClientContext ctx;
+    Authorize(ctx, key);
+    return stub_->GetIndexStats(&ctx, req, &out).error_code();
+  };
+  const char* kNewKey = "new-secret-5";
+  EXPECT_EQ(stats(kPlatformKey), grpc::OK);
+  EXPECT_EQ(stats(kNewKey), grpc::UNAUTHENTICATED);
+
+  write({{"new", kNewKey}});
+  ASSERT_OK(server_->ReloadKeys());
+  EXPECT_EQ(stats(kPlatformKey), grpc::UNAUTHENTICATED);  // revoked
+  EXPECT_EQ(stats(kNewKey), grpc::OK);
+
+  std::ofstream(file) << "[[key]]\nname = \"broken\"\n";
+  EXPECT_EQ(server_->ReloadKeys().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(stats(kNewKey), grpc::OK);  // the last good file still holds
+  EXPECT_NE(log_text_->str().find("api keys not reloaded"), std::string::npos);
+}
+
 TEST_F(ServiceTest, KeysAndRolesAreEnforced) {
   StartServer();
   std::string image = Bytes(ads("ad_box_rephotographed.png"));

@@ -83,6 +83,32 @@ class ServiceFromPython(unittest.TestCase):
         self.assertEqual(caught.exception.code(), code, caught.exception.details())
         return caught.exception.details()
 
+    def test_sighup_reloads_the_key_file(self):
+        # A key appended to the file works after SIGHUP, with no restart.
+        new_key = "py-added-after-start"
+        keys = os.path.join(self.tmp.name, "keys.toml")
+        with open(keys, "a") as f:
+            digest = hashlib.sha256(new_key.encode()).hexdigest()
+            f.write(f'[[key]]\nname = "py-new"\nsha256 = "{digest}"\n'
+                    'roles = ["platform"]\n')
+        meta = [("authorization", "Bearer " + new_key)]
+        request = spoor_pb2.GetIndexStatsRequest()
+        with self.assertRaises(grpc.RpcError) as before:
+            self.stub.GetIndexStats(request, metadata=meta, timeout=10)
+        self.assertEqual(before.exception.code(),
+                         grpc.StatusCode.UNAUTHENTICATED)
+        self.server.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while True:
+            try:
+                self.stub.GetIndexStats(request, metadata=meta, timeout=10)
+                break
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.UNAUTHENTICATED)
+                self.assertLess(time.time(), deadline, "SIGHUP did not reload")
+                time.sleep(0.05)
+        self.assertIsNone(self.server.poll())  # still running
+
     def test_match_finds_the_disguised_elephant(self):
         r = self.match(read(os.path.join(ADS, "ad_elephant_mirrored_crop_phone.jpg")))
         self.assertGreaterEqual(len(r.matches), 1)
