@@ -136,6 +136,15 @@ class ServiceTest : public ::testing::Test {
     return busy;
   }
 
+  // GetIndexStats with `key`: the cheapest call, for key and limit checks.
+  grpc::Status StatsAs(const char* key) {
+    v1::GetIndexStatsRequest req;
+    v1::IndexStats out;
+    grpc::ClientContext ctx;
+    Authorize(ctx, key);
+    return stub_->GetIndexStats(&ctx, req, &out);
+  }
+
   grpc::Status Add(const std::string& image, v1::AddReferenceResponse* out,
                    const char* key = kCuratorKey,
                    const std::string& item_type = "ivory") {
@@ -327,13 +336,7 @@ TEST_F(ServiceTest, OversizedMessageIsResourceExhausted) {
 // and the bucket refills with time.
 TEST_F(ServiceTest, PerKeyRateLimitIsResourceExhausted) {
   StartServer();
-  auto stats = [&](const char* key) {
-    v1::GetIndexStatsRequest req;
-    v1::IndexStats out;
-    grpc::ClientContext ctx;
-    Authorize(ctx, key);
-    return stub_->GetIndexStats(&ctx, req, &out);
-  };
+  auto stats = [&](const char* key) { return StatsAs(key); };
   EXPECT_TRUE(stats(kLimitedKey).ok());
   EXPECT_TRUE(stats(kLimitedKey).ok());
   grpc::Status over = stats(kLimitedKey);
@@ -363,13 +366,7 @@ TEST_F(ServiceTest, ReloadingTheKeyFileRevokesAndAddsKeys) {
   write({{"old", kPlatformKey}});
   config_.api_keys_file = file;
   StartServer();
-  auto stats = [&](const char* key) {
-    v1::GetIndexStatsRequest req;
-    v1::IndexStats out;
-    grpc::ClientContext ctx;
-    Authorize(ctx, key);
-    return stub_->GetIndexStats(&ctx, req, &out).error_code();
-  };
+  auto stats = [&](const char* key) { return StatsAs(key).error_code(); };
   const char* kNewKey = "new-secret-5";
   EXPECT_EQ(stats(kPlatformKey), grpc::OK);
   EXPECT_EQ(stats(kNewKey), grpc::UNAUTHENTICATED);
