@@ -61,6 +61,8 @@ absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
       s = Read(node, key, c.api_keys_file);
     else if (key == "metrics_listen")
       s = Read(node, key, c.metrics_listen);
+    else if (key == "audit_log_file")
+      s = Read(node, key, c.audit_log_file);
     else if (key == "log_level")
       s = Read(node, key, c.log_level);
     else

@@ -48,6 +48,9 @@ struct ServiceConfig {
   // host:port of the Prometheus /metrics endpoint; port 0 picks one; empty
   // disables it. Default: "127.0.0.1:9464".
   std::string metrics_listen = "127.0.0.1:9464";
+  // Append-only JSON-lines record of every call made with a curator or
+  // investigator key (see audit_log.h). Default: empty = INDEX_DIR/audit.jsonl.
+  std::string audit_log_file;
   // trace, debug, info, warn, error. Default: info.
   std::string log_level = "info";
 

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -75,6 +76,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   } else {
     state->index_error = std::string(index.status().message());
     log->error("no index loaded: {}", state->index_error);
+  }
+
+  std::string audit_path =
+      !config.audit_log_file.empty()
+          ? config.audit_log_file
+          : (std::filesystem::path(config.index_dir) / "audit.jsonl").string();
+  auto audit = AuditLog::Open(audit_path);
+  if (audit.ok()) {
+    state->audit = std::move(*audit);
+  } else if (!config.audit_log_file.empty()) {
+    return audit.status();  // asked for, and cannot be kept: do not start
+  } else {
+    // No index directory to keep it in (the service then answers
+    // FAILED_PRECONDITION anyway).
+    log->warn("no audit log: {}", std::string(audit.status().message()));
   }
 
   if (!config.api_keys_file.empty()) {

@@ -139,7 +139,9 @@ struct SpoorService::PoolJob {
 
 struct SpoorService::Call {
   std::string request_id;
-  std::string principal;  // key name, or "-" without authentication
+  std::string principal;    // key name, or "-" without authentication
+  std::vector<Role> roles;  // the key's; empty without authentication
+  std::string target;       // what the call acted on, for the audit log
   Clock::time_point deadline;
 };
 
@@ -173,6 +175,7 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
       status = principal.status();
     } else {
       call.principal = principal->name;
+      call.roles = principal->roles;
       bool allowed = false;
       for (Role r : roles) allowed |= principal->Has(r);
       if (!allowed) {
@@ -203,6 +206,7 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
     }
   }
   grpc::Status out = ToGrpcStatus(status, call.request_id);
+  Audit(rpc, call, out);
   double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   state_.metrics.Record(rpc, CodeName(out.error_code()), seconds);
   if (out.ok()) {
@@ -214,6 +218,24 @@ grpc::Status SpoorService::Handle(grpc::ServerContext* ctx, const char* rpc,
                      Quoted(status.message()));
   }
   return out;
+}
+
+void SpoorService::Audit(const char* rpc, const Call& call,
+                         const grpc::Status& out) {
+  if (!state_.audit) return;
+  std::string roles;
+  bool audited = false;
+  for (Role r : call.roles) {
+    absl::StrAppend(&roles, roles.empty() ? "" : ",", RoleName(r));
+    audited |= r == Role::kCurator || r == Role::kInvestigator;
+  }
+  if (!audited) return;
+  auto s = state_.audit->Append({call.request_id, call.principal, roles, rpc,
+                                 call.target, CodeName(out.error_code())});
+  if (!s.ok()) {
+    state_.log->critical("{} not in the audit log: {}", call.request_id,
+                         std::string(s.message()));
+  }
 }
 
 absl::Status SpoorService::RequireIndex() const {
@@ -417,8 +439,7 @@ grpc::Status SpoorService::AddReference(grpc::ServerContext* ctx,
                                         const v1::AddReferenceRequest* request,
                                         v1::AddReferenceResponse* response) {
   return Handle(
-      ctx, "AddReference", {Role::kCurator},
-      [&](const Call& call) -> absl::Status {
+      ctx, "AddReference", {Role::kCurator}, [&](Call& call) -> absl::Status {
         if (auto s = RequireIndex(); !s.ok()) return s;
         if (request->image().empty())
           return absl::InvalidArgumentError("image is empty");
@@ -484,6 +505,7 @@ grpc::Status SpoorService::AddReference(grpc::ServerContext* ctx,
         if (!reference.ok()) return reference.status();
         ToProto(*reference, response->mutable_reference());
         response->set_created(added->added);
+        call.target = response->reference().name();
         state_.log->info("{} {} reference {} ({})", call.request_id,
                          added->added ? "added" : "already had", added->id,
                          Quoted(source));
@@ -495,7 +517,8 @@ grpc::Status SpoorService::RemoveReference(
     grpc::ServerContext* ctx, const v1::RemoveReferenceRequest* request,
     v1::RemoveReferenceResponse*) {
   return Handle(ctx, "RemoveReference", {Role::kCurator},
-                [&](const Call&) -> absl::Status {
+                [&](Call& call) -> absl::Status {
+                  call.target = request->name();
                   if (auto s = RequireIndex(); !s.ok()) return s;
                   auto id = ParseReferenceName(request->name());
                   if (!id.ok()) return id.status();
@@ -509,7 +532,8 @@ grpc::Status SpoorService::GetReference(grpc::ServerContext* ctx,
                                         const v1::GetReferenceRequest* request,
                                         v1::Reference* response) {
   return Handle(ctx, "GetReference", {Role::kCurator, Role::kInvestigator},
-                [&](const Call&) -> absl::Status {
+                [&](Call& call) -> absl::Status {
+                  call.target = request->name();
                   if (auto s = RequireIndex(); !s.ok()) return s;
                   auto id = ParseReferenceName(request->name());
                   if (!id.ok()) return id.status();

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "query_service/api_keys.h"
+#include "query_service/audit_log.h"
 #include "query_service/metrics.h"
 #include "query_service/rate_limiter.h"
 #include "query_service/worker_pool.h"
@@ -34,7 +35,8 @@ struct ServiceState {
   std::string index_error;
   std::unique_ptr<Matcher> matcher;
   std::unique_ptr<WorkerPool> pool;
-  RateLimiter limiter;  // per key, from the keys' rates
+  RateLimiter limiter;              // per key, from the keys' rates
+  std::unique_ptr<AuditLog> audit;  // curator and investigator calls
   // The keys now in force; null: no authentication. Replaced whole on
   // reload (SIGHUP), so a call sees one file's keys throughout.
   std::shared_ptr<const ApiKeys> Keys() const {
@@ -90,6 +92,9 @@ class SpoorService final : public v1::Spoor::Service {
   grpc::Status Handle(grpc::ServerContext* ctx, const char* rpc,
                       std::initializer_list<Role> roles, Body&& body);
   absl::Status RequireIndex() const;
+  // Records the call in the audit log when its key is a curator or an
+  // investigator.
+  void Audit(const char* rpc, const Call& call, const grpc::Status& out);
 
   // A match is started (validated and queued on the pool) and later awaited,
   // so a stream can have several in flight. `wait_for_room` queues even when

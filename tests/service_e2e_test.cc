@@ -9,10 +9,12 @@
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "bad_inputs.h"
@@ -380,6 +382,66 @@ TEST_F(ServiceTest, ReloadingTheKeyFileRevokesAndAddsKeys) {
   EXPECT_EQ(server_->ReloadKeys().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(stats(kNewKey), grpc::OK);  // the last good file still holds
   EXPECT_NE(log_text_->str().find("api keys not reloaded"), std::string::npos);
+}
+
+// Curator and investigator calls are in the audit log (who, what, when,
+// request id, outcome), platform calls are not, and the log survives a
+// restart: the second server appends to the first one's file.
+TEST_F(ServiceTest, AuditLogRecordsCuratorAndInvestigatorCallsAcrossRestarts) {
+  StartServer();
+  v1::AddReferenceResponse added;
+  ASSERT_TRUE(Add(Bytes(ads("ad_unrelated_lion.jpg")), &added).ok());
+  std::string name = added.reference().name();
+  v1::MatchResponse match;
+  ASSERT_TRUE(Match(Bytes(ads("ad_unrelated_lion.jpg")), &match).ok());
+  {
+    v1::GetReferenceRequest req;
+    req.set_name(name);
+    v1::Reference out;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kInvestigatorKey);
+    ctx.AddMetadata("x-request-id", "inv-get-1");
+    ASSERT_TRUE(stub_->GetReference(&ctx, req, &out).ok());
+  }
+  server_->Shutdown(std::chrono::milliseconds(100));
+  server_.reset();
+
+  StartServer();  // same index directory, so the same audit.jsonl
+  for (const std::string& target : {name, std::string("references/999999")}) {
+    v1::RemoveReferenceRequest req;
+    req.set_name(target);
+    v1::RemoveReferenceResponse out;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kCuratorKey);
+    (void)stub_->RemoveReference(&ctx, req, &out);
+  }
+
+  std::string path = tmp_.Join("index/audit.jsonl");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);  // who did what is not for everyone
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(lines.size(), 4u);  // the platform's Match is not audited
+  EXPECT_EQ(lines[0]["rpc"], "AddReference");
+  EXPECT_EQ(lines[0]["key"], "ngo-curator");
+  EXPECT_EQ(lines[0]["roles"], "curator");
+  EXPECT_EQ(lines[0]["target"], name);
+  EXPECT_EQ(lines[0]["code"], "OK");
+  EXPECT_EQ(lines[1]["rpc"], "GetReference");
+  EXPECT_EQ(lines[1]["key"], "investigator");
+  EXPECT_EQ(lines[1]["request_id"], "inv-get-1");
+  EXPECT_EQ(lines[2]["rpc"], "RemoveReference");
+  EXPECT_EQ(lines[2]["target"], name);
+  EXPECT_EQ(lines[2]["code"], "OK");
+  EXPECT_EQ(lines[3]["target"], "references/999999");
+  EXPECT_EQ(lines[3]["code"], "NOT_FOUND");
+  for (const auto& l : lines) {
+    EXPECT_EQ(l["time"].get<std::string>().size(), 24u) << l;  // ...00.000Z
+    EXPECT_FALSE(l["request_id"].get<std::string>().empty());
+  }
 }
 
 TEST_F(ServiceTest, KeysAndRolesAreEnforced) {
