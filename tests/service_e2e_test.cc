@@ -14,7 +14,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "bad_inputs.h"
@@ -442,6 +445,120 @@ TEST_F(ServiceTest, AuditLogRecordsCuratorAndInvestigatorCallsAcrossRestarts) {
     EXPECT_EQ(l["time"].get<std::string>().size(), 24u) << l;  // ...00.000Z
     EXPECT_FALSE(l["request_id"].get<std::string>().empty());
   }
+}
+
+// Every RPC x every role x (no key, wrong key, revoked key, right key),
+// against the role table in docs/API.md. A call the role allows may still
+// fail on its (minimal) request, but never as UNAUTHENTICATED or
+// PERMISSION_DENIED.
+TEST_F(ServiceTest, EveryRpcByEveryRoleAndCredential) {
+  // The suite's keys plus one to revoke, in a file of this test's own.
+  std::string file = tmp_.Join("keys.toml");
+  fs::copy_file(config_.api_keys_file, file);
+  const char* kRevokedKey = "revoked-secret-6";
+  auto append_revoked = [&] {
+    std::ofstream(file, std::ios::app)
+        << "[[key]]\nname = \"to-revoke\"\nsha256 = \""
+        << Sha256Hex(kRevokedKey, strlen(kRevokedKey))
+        << "\"\nroles = [\"platform\", \"curator\", \"investigator\"]\n";
+  };
+  append_revoked();
+  config_.api_keys_file = file;
+  StartServer();
+  // The revoked key works until it is taken out of the file and reloaded.
+  ASSERT_TRUE(StatsAs(kRevokedKey).ok());
+  fs::copy_file(suite_dir_->Join("keys.toml"), file,
+                fs::copy_options::overwrite_existing);
+  ASSERT_OK(server_->ReloadKeys());
+
+  std::string image = Bytes(ads("ad_unrelated_lion.jpg"));
+  using Rpc = std::function<grpc::Status(const char*)>;
+  std::vector<std::pair<std::string, Rpc>> rpcs = {
+      {"Match",
+       [&](const char* key) {
+         v1::MatchResponse r;
+         return Match(image, &r, key);
+       }},
+      {"StreamMatch",
+       [&](const char* key) {
+         grpc::ClientContext ctx;
+         Authorize(ctx, key);
+         auto stream = stub_->StreamMatch(&ctx);
+         v1::StreamMatchRequest req;
+         req.set_correlation_id("1");
+         req.mutable_request()->set_image(image);
+         stream->Write(req);
+         stream->WritesDone();
+         v1::StreamMatchResponse r;
+         while (stream->Read(&r)) {
+         }
+         return stream->Finish();
+       }},
+      {"AddReference",
+       [&](const char* key) {
+         v1::AddReferenceResponse r;
+         return Add(image, &r, key);
+       }},
+      {"RemoveReference",
+       [&](const char* key) { return Remove("references/999999", key); }},
+      {"GetReference",
+       [&](const char* key) {
+         v1::GetReferenceRequest req;
+         req.set_name("references/1");
+         v1::Reference r;
+         grpc::ClientContext ctx;
+         Authorize(ctx, key);
+         return stub_->GetReference(&ctx, req, &r);
+       }},
+      {"ListReferences",
+       [&](const char* key) {
+         v1::ListReferencesRequest req;
+         v1::ListReferencesResponse r;
+         grpc::ClientContext ctx;
+         Authorize(ctx, key);
+         return stub_->ListReferences(&ctx, req, &r);
+       }},
+      {"GetIndexStats", [&](const char* key) { return StatsAs(key); }},
+  };
+  // docs/API.md's table: which roles each RPC admits.
+  std::map<std::string, std::set<std::string>> allowed = {
+      {"Match", {"platform", "investigator"}},
+      {"StreamMatch", {"platform", "investigator"}},
+      {"AddReference", {"curator"}},
+      {"RemoveReference", {"curator"}},
+      {"GetReference", {"curator", "investigator"}},
+      {"ListReferences", {"curator", "investigator"}},
+      {"GetIndexStats", {"platform", "curator", "investigator"}},
+  };
+  std::vector<std::pair<std::string, const char*>> roles = {
+      {"platform", kPlatformKey},
+      {"curator", kCuratorKey},
+      {"investigator", kInvestigatorKey}};
+  int cells = 0;
+  for (const auto& [rpc, call] : rpcs) {
+    SCOPED_TRACE(rpc);
+    for (const char* bad :
+         {static_cast<const char*>(nullptr), "wrong-key", kRevokedKey}) {
+      grpc::Status s = call(bad);
+      EXPECT_EQ(s.error_code(), grpc::UNAUTHENTICATED)
+          << (bad ? bad : "no key") << ": " << s.error_message();
+      ++cells;
+    }
+    for (const auto& [role, key] : roles) {
+      grpc::Status s = call(key);
+      if (allowed[rpc].count(role)) {
+        EXPECT_NE(s.error_code(), grpc::UNAUTHENTICATED) << role;
+        EXPECT_NE(s.error_code(), grpc::PERMISSION_DENIED)
+            << role << ": " << s.error_message();
+      } else {
+        EXPECT_EQ(s.error_code(), grpc::PERMISSION_DENIED) << role;
+        EXPECT_NE(s.error_message().find(rpc), std::string::npos)
+            << s.error_message();
+      }
+      ++cells;
+    }
+  }
+  EXPECT_EQ(cells, 7 * 6);
 }
 
 TEST_F(ServiceTest, KeysAndRolesAreEnforced) {
