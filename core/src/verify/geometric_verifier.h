@@ -1,6 +1,7 @@
 // Geometric verification: are the local features of a query and a reference
 // related by one plane-to-plane transform? Descriptor matching with Lowe's
-// ratio test, then a homography fitted by MAGSAC++ (cv::USAC_MAGSAC).
+// ratio test on nearest neighbours found by one matrix product, then a
+// homography fitted by MAGSAC++ (cv::USAC_MAGSAC).
 //
 // Thread safety: pure function.
 #ifndef SPOOR_VERIFY_GEOMETRIC_VERIFIER_H_
