@@ -60,7 +60,7 @@ def distinct_images(rng, count):
     distinct bytes, real texture, so each is its own reference."""
     sources = [cv2.imread(p) for p in photos()[:8]]
     sources = [s for s in sources if s is not None]
-    out = []
+    out, seen = [], set()
     while len(out) < count:
         img = sources[rng.randrange(len(sources))]
         h, w = img.shape[:2]
@@ -71,6 +71,10 @@ def distinct_images(rng, count):
             continue  # sky or mist: no evidence to match on, so no use here
         ok, enc = cv2.imencode(".jpg", window, [cv2.IMWRITE_JPEG_QUALITY, 90])
         assert ok
+        digest = hashlib.sha256(enc.tobytes()).digest()
+        if digest in seen:
+            continue  # the same window twice would be one reference
+        seen.add(digest)
         out.append(enc.tobytes())
     return out
 
