@@ -5,7 +5,6 @@
 #include <faiss/IndexPreTransform.h>
 #include <faiss/VectorTransform.h>
 #include <faiss/impl/FaissException.h>
-#include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 
 #include <algorithm>
@@ -13,7 +12,6 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "util/atomic_file.h"
 #include "util/faiss_bytes.h"
 #include "util/status_macros.h"
 
@@ -105,11 +103,6 @@ absl::StatusOr<std::unique_ptr<VladCodebook>> VladCodebook::Read(
     return absl::DataLossError(
         absl::StrCat(path, ": cannot read VLAD codebook: ", e.what()));
   }
-}
-
-absl::Status VladCodebook::Write(const std::string& path) const {
-  SPOOR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, Serialize());
-  return WriteBytesAtomically(path, bytes);
 }
 
 absl::StatusOr<std::vector<std::uint8_t>> VladCodebook::Serialize() const {

@@ -69,8 +69,8 @@ class VladCodebook {
       const std::string& path);
   ~VladCodebook();
 
-  absl::Status Write(const std::string& path) const;
-  // The bytes Write would put in the file; Internal if FAISS throws.
+  // The index as FAISS writes it to a file (Read reads it back); Internal
+  // if FAISS throws. ReferenceIndex::Save writes these bytes atomically.
   absl::StatusOr<std::vector<std::uint8_t>> Serialize() const;
 
   // Vectors of the first `regions` regions (kReferenceRegions or

@@ -4,14 +4,12 @@
 #include <faiss/IndexIDMap.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
-#include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 
 #include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
-#include "util/atomic_file.h"
 #include "util/faiss_bytes.h"
 #include "util/status_macros.h"
 
@@ -74,11 +72,6 @@ std::vector<HashHit> HashIndex::Search(
   });
   if (static_cast<int>(hits.size()) > max_results) hits.resize(max_results);
   return hits;
-}
-
-absl::Status HashIndex::Write(const std::string& path) const {
-  SPOOR_ASSIGN_OR_RETURN(std::vector<std::uint8_t> bytes, Serialize());
-  return WriteBytesAtomically(path, bytes);
 }
 
 absl::StatusOr<std::vector<std::uint8_t>> HashIndex::Serialize() const {

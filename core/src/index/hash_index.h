@@ -43,8 +43,8 @@ class HashIndex {
       const std::array<Hash256, kOrientationCount>& variants, int max_distance,
       int max_results) const;
 
-  absl::Status Write(const std::string& path) const;
-  // The bytes Write would put in the file; Internal if FAISS throws.
+  // The index as FAISS writes it to a file (Read reads it back); Internal
+  // if FAISS throws. ReferenceIndex::Save writes these bytes atomically.
   absl::StatusOr<std::vector<std::uint8_t>> Serialize() const;
   static absl::StatusOr<std::unique_ptr<HashIndex>> Read(
       const std::string& path);

@@ -60,7 +60,7 @@ class VectorIndex {
   Neighbours Search(std::int64_t n, const float* x, int k) const;
 
   absl::Status Write(const std::string& path) const;
-  // The bytes Write would put in the file; Internal if FAISS throws.
+  // The bytes Write puts in the file; Internal if FAISS throws.
   absl::StatusOr<std::vector<std::uint8_t>> Serialize() const;
 
  private:
