@@ -3,6 +3,7 @@
 #include "features/feature_codec.h"
 #include "spoor/label_manifest.h"
 #include "spoor/reference.h"
+#include "store/database.h"
 #include "store/reference_store.h"
 #include "test_util.h"
 
@@ -151,17 +152,24 @@ StoredReference MakeStored(const std::string& sha, int keypoints) {
   return s;
 }
 
+absl::StatusOr<std::unique_ptr<ReferenceStore>> OpenStore(
+    const std::string& path) {
+  auto db = Database::Open(path);
+  if (!db.ok()) return db.status();
+  return ReferenceStore::Open(*db);
+}
+
 TEST(ReferenceStore, RoundTripsEverythingThroughARealSqliteFile) {
   testing::TempDir dir;
   std::int64_t id;
   {
-    auto store = ReferenceStore::Open(dir.Join("refs.db"));
+    auto store = OpenStore(dir.Join("refs.db"));
     ASSERT_OK(store);
     auto inserted = (*store)->Insert(MakeStored("aa", 5));
     ASSERT_OK(inserted);
     id = *inserted;
   }
-  auto store = ReferenceStore::Open(dir.Join("refs.db"));  // reopened
+  auto store = OpenStore(dir.Join("refs.db"));  // reopened
   ASSERT_OK(store);
   auto got = (*store)->GetStored(id);
   ASSERT_OK(got);
@@ -185,7 +193,7 @@ TEST(ReferenceStore, RoundTripsEverythingThroughARealSqliteFile) {
 
 TEST(ReferenceStore, DuplicateShaIsRefusedAndRemoveCascades) {
   testing::TempDir dir;
-  auto store = ReferenceStore::Open(dir.Join("refs.db"));
+  auto store = OpenStore(dir.Join("refs.db"));
   ASSERT_OK(store);
   auto a = (*store)->Insert(MakeStored("aa", 2));
   ASSERT_OK(a);
@@ -194,7 +202,7 @@ TEST(ReferenceStore, DuplicateShaIsRefusedAndRemoveCascades) {
   ASSERT_OK(b);
   EXPECT_EQ(*(*store)->Count(), 2);
   ASSERT_OK((*store)->Remove(*a));
-  EXPECT_EQ((*store)->Remove(*a).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ((*store)->Remove(*a).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ((*store)->Get(*a).status().code(), absl::StatusCode::kNotFound);
   int seen = 0;
   ASSERT_OK((*store)->ForEach([&](StoredReference&& s) {
@@ -211,7 +219,7 @@ TEST(ReferenceStore, DuplicateShaIsRefusedAndRemoveCascades) {
 
 TEST(ReferenceStore, ListPagesById) {
   testing::TempDir dir;
-  auto store = ReferenceStore::Open(dir.Join("refs.db"));
+  auto store = OpenStore(dir.Join("refs.db"));
   ASSERT_OK(store);
   for (const char* sha : {"a", "b", "c", "d", "e"})
     ASSERT_OK((*store)->Insert(MakeStored(sha, 1)));
@@ -226,7 +234,7 @@ TEST(ReferenceStore, ListPagesById) {
 
 TEST(ReferenceStore, ListFiltersByOneLabel) {
   testing::TempDir dir;
-  auto store = ReferenceStore::Open(dir.Join("refs.db"));
+  auto store = OpenStore(dir.Join("refs.db"));
   ASSERT_OK(store);
   StoredReference ivory = MakeStored("a", 1);
   ivory.reference.labels.item_type = "ivory";
@@ -249,8 +257,8 @@ TEST(ReferenceStore, ListFiltersByOneLabel) {
 }
 
 TEST(ReferenceStore, UnopenablePathIsAnError) {
-  auto store = ReferenceStore::Open("/nonexistent/dir/refs.db");
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  auto db = Database::Open("/nonexistent/dir/refs.db");
+  EXPECT_EQ(db.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "spoor/local_features.h"
+#include "spoor/perceptual_hash.h"
 #include "spoor/reference.h"
 
 namespace spoor {
@@ -57,6 +59,11 @@ struct MatchOptions {
   // Also match the mirrored query when the direct pass finds nothing at or
   // above min_score. Default: true.
   bool try_mirror = true;
+  // Banks searched; empty: every bank, the sightings bank too.
+  std::vector<std::string> banks;
+  // Fill MatchResult.query_hash and query_features, so the caller can keep
+  // the query (a sighting) without describing it again. Default: false.
+  bool keep_query = false;
   // Polled between stages; when it returns true the match stops with
   // DeadlineExceeded (a caller's deadline passed, or it went away).
   // Default: never stops.
@@ -106,6 +113,10 @@ struct MatchResult {
   int height = 0;
   std::string format;
   StageTimings timings;
+  // With MatchOptions.keep_query: the query's perceptual hash and local
+  // features as a reference would store them.
+  Hash256 query_hash{};
+  LocalFeatures query_features;
 };
 
 class Matcher {

@@ -28,10 +28,24 @@ struct Labels {
 // value outside its vocabulary.
 absl::Status ValidateLabels(const Labels& labels);
 
+// References live in named banks ("known-ivory", "case-2026-014"); a match
+// says which bank it came from and a request may search only some banks.
+// Indexes made before banks hold one bank, "default". The bank "sightings"
+// holds the images of ads Spoor has seen (sightings.h), not references.
+inline constexpr const char* kDefaultBank = "default";
+inline constexpr const char* kSightingsBank = "sightings";
+
+// InvalidArgument unless `name` is 1-63 of [a-z0-9-], starting with a letter
+// or digit. `allow_sightings`: whether "sightings" itself is acceptable (a
+// search may name it; a reference may not be added to it).
+absl::Status ValidateBankName(const std::string& name,
+                              bool allow_sightings = false);
+
 struct Reference {
   std::int64_t id = 0;  ///< stable id, never reused after removal
-  std::string source;   ///< path relative to the indexed SOURCE, or a name
-  std::string sha256;   ///< hex SHA-256 of the encoded bytes
+  std::string bank = kDefaultBank;
+  std::string source;  ///< path relative to the indexed SOURCE, or a name
+  std::string sha256;  ///< hex SHA-256 of the encoded bytes
   std::int64_t bytes = 0;
   int width = 0;  ///< original size, after EXIF orientation
   int height = 0;
@@ -42,7 +56,8 @@ struct Reference {
 
 // Selects references whose label `field` equals `value`. Fields:
 // species_scientific, species_common, item_type, cites_appendix, source,
-// case_ref, licence. An empty field selects everything.
+// case_ref, licence, and bank. An empty field selects every reference (not
+// the sighting images: bank=sightings lists those).
 struct LabelFilter {
   std::string field;
   std::string value;

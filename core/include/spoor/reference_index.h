@@ -2,8 +2,9 @@
 //
 //   DIR/manifest.json     descriptor version, dimensions, factory strings,
 //                         working resolution, counts (checked on Open)
-//   DIR/references.db     SQLite: references, labels, hashes, local features
-//                         (the source of truth)
+//   DIR/references.db     SQLite: references and their banks, labels,
+//                         hashes, local features (the source of truth);
+//                         sightings and links (sightings.h)
 //   DIR/hash.faissbin     FAISS binary index of perceptual hashes
 //   DIR/descriptors.faiss voting tier: every reference's local descriptors
 //   DIR/vocabulary.faiss  global tier: the VLAD codebook learnt from DIR's
@@ -28,6 +29,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -45,6 +47,7 @@
 namespace spoor {
 
 class DescriptorIndex;
+struct Database;
 class DirLock;
 class GlobalIndex;
 class HashIndex;
@@ -95,12 +98,13 @@ struct AddResult {
 };
 
 struct IndexStats {
-  std::int64_t references = 0;
-  std::int64_t descriptors = 0;          ///< vectors in the voting tier
-  bool descriptor_index_trained = true;  ///< false: IVF awaiting Save()
-  std::int64_t hashes = 0;               ///< vectors in the hash index
-  std::int64_t global_vectors = 0;       ///< vectors in the global tier
-  bool global_index_trained = true;      ///< false: codebook awaiting Save()
+  std::int64_t references = 0;  ///< every image, sighting images too
+  std::map<std::string, std::int64_t> banks;  ///< images in each bank
+  std::int64_t descriptors = 0;               ///< vectors in the voting tier
+  bool descriptor_index_trained = true;       ///< false: IVF awaiting Save()
+  std::int64_t hashes = 0;                    ///< vectors in the hash index
+  std::int64_t global_vectors = 0;            ///< vectors in the global tier
+  bool global_index_trained = true;  ///< false: codebook awaiting Save()
   std::string descriptor_factory;
   std::string global_factory;
   int descriptor_version = 0;
@@ -134,16 +138,26 @@ class ReferenceIndex {
   absl::StatusOr<PreparedReference> Prepare(std::span<const std::uint8_t> bytes,
                                             const std::string& source,
                                             const Labels& labels) const;
-  // Inserts a prepared reference, or returns the id already holding the same
-  // SHA-256. Persisted in the database at once; FAISS files at Save().
+  // Inserts a prepared reference (in prepared.reference.bank), or returns
+  // the id already holding the same SHA-256, promoting it to that bank when
+  // it was only a sighting's image. Persisted in the database at once; FAISS
+  // files at Save().
   absl::StatusOr<AddResult> Insert(PreparedReference prepared);
-  // Prepare + Insert; skips decoding when the bytes are already indexed.
+  // Prepare + Insert into `bank`; skips decoding when the bytes are already
+  // indexed (and promotes them when they were only a sighting's image).
+  // InvalidArgument for a bad bank name or the bank "sightings".
   absl::StatusOr<AddResult> Add(std::span<const std::uint8_t> bytes,
-                                const std::string& source,
-                                const Labels& labels);
+                                const std::string& source, const Labels& labels,
+                                const std::string& bank = kDefaultBank);
+  // A sighting's image becomes a reference in `bank` with `source` and
+  // `labels`: true. False when `id` is a reference already (unchanged).
+  absl::StatusOr<bool> Promote(std::int64_t id, const std::string& bank,
+                               const std::string& source, const Labels& labels);
   std::optional<std::int64_t> FindBySha256(const std::string& sha256) const;
 
-  // NotFound for an unknown id.
+  // NotFound for an unknown id. An image that sightings show stays as their
+  // image (bank "sightings", labels cleared, still searchable) until the
+  // sightings go; FailedPrecondition when it is only that already.
   absl::Status Remove(std::int64_t id);
   absl::StatusOr<Reference> Get(std::int64_t id) const;
   // References with id > after_id, ascending by id, at most `limit`, only
@@ -170,6 +184,8 @@ class ReferenceIndex {
   std::vector<GlobalHit> SearchGlobal(const LocalFeatures& features,
                                       int neighbours, int max_results) const;
   absl::StatusOr<StoredReference> Load(std::int64_t id) const;
+  // The database the references live in, shared with SightingLog.
+  const std::shared_ptr<Database>& database() const { return database_; }
 
  private:
   ReferenceIndex(std::string dir, IndexOptions options);
@@ -192,6 +208,7 @@ class ReferenceIndex {
   const std::string dir_;
   const IndexOptions options_;
   std::unique_ptr<DirLock> lock_;  // held while open: one writer per dir
+  std::shared_ptr<Database> database_;
   std::unique_ptr<ReferenceStore> store_;
   std::mutex save_mu_;            // one Save() at a time
   mutable std::shared_mutex mu_;  // guards the FAISS indexes and codebook

@@ -12,6 +12,7 @@
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
 #include "index/hash_index.h"
+#include "store/database.h"
 #include "store/reference_store.h"
 #include "util/atomic_file.h"
 #include "util/dir_lock.h"
@@ -176,8 +177,9 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
   }
   std::unique_ptr<ReferenceIndex> index(new ReferenceIndex(dir, options));
   SPOOR_ASSIGN_OR_RETURN(index->lock_, DirLock::Acquire(dir));
-  SPOOR_ASSIGN_OR_RETURN(index->store_,
-                         ReferenceStore::Open(PathIn(dir, kDatabase)));
+  SPOOR_ASSIGN_OR_RETURN(index->database_,
+                         Database::Open(PathIn(dir, kDatabase)));
+  SPOOR_ASSIGN_OR_RETURN(index->store_, ReferenceStore::Open(index->database_));
   std::unique_lock lock(index->mu_);
   SPOOR_RETURN_IF_ERROR(index->RebuildLocked());
   SPOOR_RETURN_IF_ERROR(index->WriteManifestLocked());
@@ -196,7 +198,8 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Open(
   if (!fs::exists(db_path)) {
     return absl::DataLossError(absl::StrCat(db_path, ": database is missing"));
   }
-  SPOOR_ASSIGN_OR_RETURN(index->store_, ReferenceStore::Open(db_path));
+  SPOOR_ASSIGN_OR_RETURN(index->database_, Database::Open(db_path));
+  SPOOR_ASSIGN_OR_RETURN(index->store_, ReferenceStore::Open(index->database_));
   SavedCounts saved;
   saved.references = manifest.value("references", std::int64_t{-1});
   saved.descriptors = manifest.value("descriptors", std::int64_t{-1});
@@ -457,9 +460,15 @@ absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
   // The writer lock covers the duplicate check and the database insert, so
   // two concurrent adds of the same bytes give one reference, and a reader
   // never sees a FAISS id whose row is missing, or the reverse.
+  SPOOR_RETURN_IF_ERROR(ValidateBankName(prepared.reference.bank,
+                                         /*allow_sightings=*/true));
   std::unique_lock lock(mu_);
   if (auto existing = store_->FindBySha256(prepared.reference.sha256)) {
-    return AddResult{*existing, false};
+    const Reference& r = prepared.reference;
+    if (r.bank == kSightingsBank) return AddResult{*existing, false};
+    SPOOR_ASSIGN_OR_RETURN(
+        bool promoted, store_->Promote(*existing, r.bank, r.source, r.labels));
+    return AddResult{*existing, promoted};
   }
   StoredReference stored{std::move(prepared.reference), prepared.hash,
                          std::move(prepared.features)};
@@ -491,13 +500,28 @@ absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
 
 absl::StatusOr<AddResult> ReferenceIndex::Add(
     std::span<const std::uint8_t> bytes, const std::string& source,
-    const Labels& labels) {
+    const Labels& labels, const std::string& bank) {
+  SPOOR_RETURN_IF_ERROR(ValidateBankName(bank));
+  SPOOR_RETURN_IF_ERROR(ValidateLabels(labels));
   if (auto existing = FindBySha256(Sha256Hex(bytes.data(), bytes.size()))) {
-    return AddResult{*existing, false};
+    SPOOR_ASSIGN_OR_RETURN(bool promoted,
+                           Promote(*existing, bank, source, labels));
+    return AddResult{*existing, promoted};
   }
   SPOOR_ASSIGN_OR_RETURN(PreparedReference prepared,
                          Prepare(bytes, source, labels));
+  prepared.reference.bank = bank;
   return Insert(std::move(prepared));
+}
+
+absl::StatusOr<bool> ReferenceIndex::Promote(std::int64_t id,
+                                             const std::string& bank,
+                                             const std::string& source,
+                                             const Labels& labels) {
+  SPOOR_RETURN_IF_ERROR(ValidateBankName(bank));
+  SPOOR_RETURN_IF_ERROR(ValidateLabels(labels));
+  // The vectors are indexed already: only the row changes.
+  return store_->Promote(id, bank, source, labels);
 }
 
 std::optional<std::int64_t> ReferenceIndex::FindBySha256(
@@ -507,7 +531,9 @@ std::optional<std::int64_t> ReferenceIndex::FindBySha256(
 
 absl::Status ReferenceIndex::Remove(std::int64_t id) {
   std::unique_lock lock(mu_);
-  SPOOR_RETURN_IF_ERROR(store_->Remove(id));
+  SPOOR_ASSIGN_OR_RETURN(bool deleted, store_->Remove(id));
+  // Kept as the image of its sightings: its vectors stay searchable.
+  if (!deleted) return absl::OkStatus();
   hashes_->Remove(id);
   absl::Status removed;
   if (descriptors_ && !descriptors_->vectors().needs_training())
@@ -543,6 +569,7 @@ IndexStats ReferenceIndex::Stats() const {
   }
   auto count = store_->Count();
   s.references = count.ok() ? *count : -1;
+  if (auto banks = store_->BankCounts(); banks.ok()) s.banks = *banks;
   s.descriptor_factory = options_.descriptor_factory;
   s.global_factory = options_.global_factory;
   s.descriptor_version = kDescriptorVersion;

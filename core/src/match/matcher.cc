@@ -208,12 +208,20 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   StageTimings& t = result.timings;
   auto start = Clock::now();
 
+  auto in_banks = [&](const Reference& r) {
+    return options.banks.empty() ||
+           std::find(options.banks.begin(), options.banks.end(), r.bank) !=
+               options.banks.end();
+  };
+
   auto stage = Clock::now();
+  std::array<Hash256, kOrientationCount> variants = ComputeHashVariants(image);
+  if (options.keep_query) result.query_hash = variants[0];
   // A flat picture's hash is every flat picture's hash: no evidence.
   std::vector<HashHit> hash_hits;
   if (HashContrast(image) >= kMinHashContrast) {
-    hash_hits = index_.SearchHashes(ComputeHashVariants(image),
-                                    kHashCandidateDistance, kHashCandidates);
+    hash_hits =
+        index_.SearchHashes(variants, kHashCandidateDistance, kHashCandidates);
   }
   t.hash_ms = MsSince(stage);
 
@@ -253,6 +261,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
       if (cached == loaded.end()) {
         auto read = index_.Load(id);
         if (!read.ok()) continue;  // removed since the search: skip it
+        if (!in_banks(read->reference)) continue;
         cached = loaded.emplace(id, std::move(*read)).first;
       }
       const StoredReference* stored = &cached->second;
@@ -274,6 +283,8 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   Pass direct{false, ExtractLocalFeatures(image, feature_options)};
   t.features_ms += MsSince(stage);
   if (!run_pass(direct)) return kStopped;
+  // Copied before the mirror pass may need them.
+  if (options.keep_query) result.query_features = direct.features;
 
   auto has_match = [&] {
     for (const auto& [id, m] : best)
@@ -295,7 +306,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     auto it = best.find(h.ref_id);
     if (it == best.end()) {
       auto ref = index_.Get(h.ref_id);
-      if (!ref.ok()) continue;
+      if (!ref.ok() || !in_banks(*ref)) continue;
       spoor::Match m;
       m.reference = *ref;
       it = best.emplace(h.ref_id, m).first;

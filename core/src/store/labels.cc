@@ -39,19 +39,35 @@ absl::Status ValidateLabels(const Labels& labels) {
 }
 
 absl::Status ValidateLabelFilter(const LabelFilter& filter) {
-  static constexpr std::array<const char*, 7> kFields = {"species_scientific",
+  static constexpr std::array<const char*, 8> kFields = {"species_scientific",
                                                          "species_common",
                                                          "item_type",
                                                          "cites_appendix",
                                                          "source",
                                                          "case_ref",
-                                                         "licence"};
+                                                         "licence",
+                                                         "bank"};
   if (filter.field.empty() || OneOf(filter.field, kFields)) {
     return absl::OkStatus();
   }
   return absl::InvalidArgumentError(
       absl::StrCat("cannot filter on '", filter.field,
                    "'; labels are: ", absl::StrJoin(kFields, ", ")));
+}
+
+absl::Status ValidateBankName(const std::string& name, bool allow_sightings) {
+  bool ok = !name.empty() && name.size() <= 63 && name.front() != '-';
+  for (char c : name)
+    ok &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        "a bank name is 1-63 of a-z, 0-9 and '-', not starting with '-'");
+  }
+  if (!allow_sightings && name == kSightingsBank) {
+    return absl::InvalidArgumentError(
+        "the bank 'sightings' holds ad images; references go in another bank");
+  }
+  return absl::OkStatus();
 }
 
 std::string Sha256Hex(const void* data, std::size_t size) {

@@ -9,45 +9,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "features/feature_codec.h"
+#include "store/database.h"
 
 namespace spoor {
 namespace {
-
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS refs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  source TEXT NOT NULL,
-  sha256 TEXT NOT NULL UNIQUE,
-  bytes INTEGER NOT NULL,
-  width INTEGER NOT NULL,
-  height INTEGER NOT NULL,
-  format TEXT NOT NULL,
-  species_scientific TEXT NOT NULL DEFAULT '',
-  species_common TEXT NOT NULL DEFAULT '',
-  item_type TEXT NOT NULL DEFAULT '',
-  cites_appendix TEXT NOT NULL DEFAULT '',
-  label_source TEXT NOT NULL DEFAULT '',
-  case_ref TEXT NOT NULL DEFAULT '',
-  licence TEXT NOT NULL DEFAULT '',
-  added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
-CREATE TABLE IF NOT EXISTS features (
-  ref_id INTEGER PRIMARY KEY REFERENCES refs(id) ON DELETE CASCADE,
-  phash BLOB NOT NULL,
-  width INTEGER NOT NULL,
-  height INTEGER NOT NULL,
-  keypoints BLOB NOT NULL,
-  descriptors BLOB NOT NULL
-);
--- One row: bumped in the same transaction as every insert and remove, so the
--- FAISS files saved at generation G are known stale once the database is past
--- G, even when the count of references is unchanged.
-CREATE TABLE IF NOT EXISTS generation (
-  id INTEGER PRIMARY KEY CHECK (id = 1),
-  value INTEGER NOT NULL
-);
-INSERT OR IGNORE INTO generation (id, value) VALUES (1, 0);
-)sql";
 
 constexpr const char* kBumpGeneration =
     "UPDATE generation SET value = value + 1 WHERE id = 1";
@@ -55,11 +20,11 @@ constexpr const char* kBumpGeneration =
 constexpr const char* kRefColumns =
     "id, source, sha256, bytes, width, height, format, species_scientific, "
     "species_common, item_type, cites_appendix, label_source, case_ref, "
-    "licence, added_at";
+    "licence, added_at, bank";
 constexpr const char* kRefColumnsOfR =
     "r.id, r.source, r.sha256, r.bytes, r.width, r.height, r.format, "
     "r.species_scientific, r.species_common, r.item_type, r.cites_appendix, "
-    "r.label_source, r.case_ref, r.licence, r.added_at";
+    "r.label_source, r.case_ref, r.licence, r.added_at, r.bank";
 
 // Reads the kRefColumns starting at column `base`.
 Reference ReadReference(SQLite::Statement& q, int base = 0) {
@@ -79,6 +44,7 @@ Reference ReadReference(SQLite::Statement& q, int base = 0) {
   r.labels.case_ref = q.getColumn(base + 12).getString();
   r.labels.licence = q.getColumn(base + 13).getString();
   r.added_at = q.getColumn(base + 14).getString();
+  r.bank = q.getColumn(base + 15).getString();
   return r;
 }
 
@@ -111,34 +77,20 @@ absl::Status FromSqlite(const std::exception& e, const char* what) {
 
 }  // namespace
 
-ReferenceStore::ReferenceStore(std::unique_ptr<SQLite::Database> db)
+ReferenceStore::ReferenceStore(std::shared_ptr<Database> db)
     : db_(std::move(db)) {}
 ReferenceStore::~ReferenceStore() = default;
 
 absl::StatusOr<std::unique_ptr<ReferenceStore>> ReferenceStore::Open(
-    const std::string& path) {
-  try {
-    auto db = std::make_unique<SQLite::Database>(
-        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    db->exec("PRAGMA journal_mode=WAL");
-    // FULL: an insert or remove the service acknowledged survives a power
-    // loss too, not only a killed process (NORMAL may lose the last commits).
-    db->exec("PRAGMA synchronous=FULL");
-    db->exec("PRAGMA foreign_keys=ON");
-    db->exec("PRAGMA busy_timeout=5000");
-    db->exec(kSchema);
-    return std::unique_ptr<ReferenceStore>(new ReferenceStore(std::move(db)));
-  } catch (const std::exception& e) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, ": cannot open reference database: ", e.what()));
-  }
+    std::shared_ptr<Database> db) {
+  return std::unique_ptr<ReferenceStore>(new ReferenceStore(std::move(db)));
 }
 
 std::optional<std::int64_t> ReferenceStore::FindBySha256(
     const std::string& sha256) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_->mu);
   try {
-    SQLite::Statement q(*db_, "SELECT id FROM refs WHERE sha256 = ?");
+    SQLite::Statement q(*db_->sql, "SELECT id FROM refs WHERE sha256 = ?");
     q.bind(1, sha256);
     if (q.executeStep()) return q.getColumn(0).getInt64();
   } catch (const std::exception&) {
@@ -149,15 +101,20 @@ std::optional<std::int64_t> ReferenceStore::FindBySha256(
 
 absl::StatusOr<std::int64_t> ReferenceStore::Insert(
     const StoredReference& stored) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_->mu);
   try {
-    SQLite::Transaction tx(*db_);
+    SQLite::Transaction tx(*db_->sql);
     const Reference& r = stored.reference;
-    SQLite::Statement ins(*db_,
-                          "INSERT INTO refs (source, sha256, bytes, width, "
-                          "height, format, species_scientific, species_common, "
-                          "item_type, cites_appendix, label_source, case_ref, "
-                          "licence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    SQLite::Statement bank(*db_->sql,
+                           "INSERT OR IGNORE INTO banks (name) VALUES (?)");
+    bank.bind(1, r.bank);
+    bank.exec();
+    SQLite::Statement ins(
+        *db_->sql,
+        "INSERT INTO refs (source, sha256, bytes, width, "
+        "height, format, species_scientific, species_common, "
+        "item_type, cites_appendix, label_source, case_ref, "
+        "licence, bank) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     ins.bind(1, r.source);
     ins.bind(2, r.sha256);
     ins.bind(3, static_cast<int64_t>(r.bytes));
@@ -171,11 +128,12 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
     ins.bind(11, r.labels.source);
     ins.bind(12, r.labels.case_ref);
     ins.bind(13, r.labels.licence);
+    ins.bind(14, r.bank);
     ins.exec();
-    std::int64_t id = db_->getLastInsertRowid();
+    std::int64_t id = db_->sql->getLastInsertRowid();
     const LocalFeatures& f = stored.features;
     SQLite::Statement feat(
-        *db_,
+        *db_->sql,
         "INSERT INTO features (ref_id, phash, width, height, "
         "keypoints, descriptors) VALUES (?,?,?,?,?,?)");
     feat.bind(1, static_cast<int64_t>(id));
@@ -195,7 +153,7 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
     feat.bind(6, blob(descriptors.data(), descriptors.size()),
               static_cast<int>(descriptors.size()));
     feat.exec();
-    db_->exec(kBumpGeneration);
+    db_->sql->exec(kBumpGeneration);
     tx.commit();
     return id;
   } catch (const std::exception& e) {
@@ -203,28 +161,91 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
   }
 }
 
-absl::Status ReferenceStore::Remove(std::int64_t id) {
-  std::lock_guard lock(mu_);
+absl::StatusOr<bool> ReferenceStore::Remove(std::int64_t id) {
+  std::lock_guard lock(db_->mu);
   try {
-    SQLite::Transaction tx(*db_);
-    SQLite::Statement del(*db_, "DELETE FROM refs WHERE id = ?");
-    del.bind(1, static_cast<int64_t>(id));
-    if (del.exec() == 0) {
+    SQLite::Transaction tx(*db_->sql);
+    SQLite::Statement q(*db_->sql,
+                        "SELECT bank, (SELECT COUNT(*) FROM sightings WHERE "
+                        "image_id = refs.id) FROM refs WHERE id = ?");
+    q.bind(1, static_cast<int64_t>(id));
+    if (!q.executeStep()) {
       return absl::NotFoundError(absl::StrCat("no reference with id ", id));
     }
-    db_->exec(kBumpGeneration);
+    std::string bank = q.getColumn(0).getString();
+    std::int64_t sightings = q.getColumn(1).getInt64();
+    q.reset();
+    if (sightings > 0) {
+      // Ads showed this image: it stays, as their image, out of every
+      // reference bank, until DeleteSightings or retention removes them.
+      if (bank == kSightingsBank) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "references/", id, " is the image of ", sightings,
+            " sightings, not a reference; DeleteSightings removes it"));
+      }
+      SQLite::Statement demote(
+          *db_->sql,
+          "UPDATE refs SET bank = ?, species_scientific = '', "
+          "species_common = '', item_type = '', cites_appendix = '', "
+          "label_source = '', case_ref = '', licence = '' WHERE id = ?");
+      demote.bind(1, kSightingsBank);
+      demote.bind(2, static_cast<int64_t>(id));
+      demote.exec();
+      SQLite::Statement unmatch(
+          *db_->sql, "DELETE FROM sighting_matches WHERE ref_id = ?");
+      unmatch.bind(1, static_cast<int64_t>(id));
+      unmatch.exec();
+      tx.commit();
+      return false;
+    }
+    SQLite::Statement del(*db_->sql, "DELETE FROM refs WHERE id = ?");
+    del.bind(1, static_cast<int64_t>(id));
+    del.exec();
+    db_->sql->exec(kBumpGeneration);
     tx.commit();
-    return absl::OkStatus();
+    return true;
   } catch (const std::exception& e) {
     return FromSqlite(e, "remove");
   }
 }
 
-absl::StatusOr<Reference> ReferenceStore::Get(std::int64_t id) {
-  std::lock_guard lock(mu_);
+absl::StatusOr<bool> ReferenceStore::Promote(std::int64_t id,
+                                             const std::string& bank,
+                                             const std::string& source,
+                                             const Labels& l) {
+  std::lock_guard lock(db_->mu);
   try {
+    SQLite::Transaction tx(*db_->sql);
+    SQLite::Statement b(*db_->sql,
+                        "INSERT OR IGNORE INTO banks (name) VALUES (?)");
+    b.bind(1, bank);
+    b.exec();
     SQLite::Statement q(
-        *db_, absl::StrCat("SELECT ", kRefColumns, " FROM refs WHERE id = ?"));
+        *db_->sql,
+        "UPDATE refs SET bank = ?, source = ?, species_scientific = ?, "
+        "species_common = ?, item_type = ?, cites_appendix = ?, "
+        "label_source = ?, case_ref = ?, licence = ? WHERE id = ? AND bank = "
+        "?");
+    int arg = 1;
+    for (const std::string* v :
+         {&bank, &source, &l.species_scientific, &l.species_common,
+          &l.item_type, &l.cites_appendix, &l.source, &l.case_ref, &l.licence})
+      q.bind(arg++, *v);
+    q.bind(arg++, static_cast<int64_t>(id));
+    q.bind(arg++, kSightingsBank);
+    bool promoted = q.exec() > 0;
+    tx.commit();
+    return promoted;
+  } catch (const std::exception& e) {
+    return FromSqlite(e, "promote");
+  }
+}
+
+absl::StatusOr<Reference> ReferenceStore::Get(std::int64_t id) {
+  std::lock_guard lock(db_->mu);
+  try {
+    SQLite::Statement q(*db_->sql, absl::StrCat("SELECT ", kRefColumns,
+                                                " FROM refs WHERE id = ?"));
     q.bind(1, static_cast<int64_t>(id));
     if (!q.executeStep()) {
       return absl::NotFoundError(absl::StrCat("no reference with id ", id));
@@ -238,9 +259,9 @@ absl::StatusOr<Reference> ReferenceStore::Get(std::int64_t id) {
 absl::StatusOr<StoredReference> ReferenceStore::GetStored(std::int64_t id) {
   auto reference = Get(id);
   if (!reference.ok()) return reference.status();
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_->mu);
   try {
-    SQLite::Statement q(*db_,
+    SQLite::Statement q(*db_->sql,
                         "SELECT ref_id, phash, width, height, keypoints, "
                         "descriptors FROM features WHERE ref_id = ?");
     q.bind(1, static_cast<int64_t>(id));
@@ -259,7 +280,10 @@ absl::StatusOr<StoredReference> ReferenceStore::GetStored(std::int64_t id) {
 absl::StatusOr<std::vector<Reference>> ReferenceStore::List(
     std::int64_t after_id, int limit, const LabelFilter& filter) {
   // The label name maps to a fixed column; the value is bound, never spliced.
-  std::string where;
+  // Without a bank filter, sighting images are left out: they are ads, not
+  // references.
+  std::string where = " AND bank <> ?";
+  std::string value = kSightingsBank;
   if (!filter.field.empty()) {
     if (!ValidateLabelFilter(filter).ok()) {
       return absl::InvalidArgumentError("bad label filter");
@@ -268,15 +292,16 @@ absl::StatusOr<std::vector<Reference>> ReferenceStore::List(
             (filter.field == "source" ? std::string("label_source")
                                       : filter.field) +
             " = ?";
+    value = filter.value;
   }
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_->mu);
   try {
-    SQLite::Statement q(
-        *db_, absl::StrCat("SELECT ", kRefColumns, " FROM refs WHERE id > ?",
-                           where, " ORDER BY id LIMIT ?"));
+    SQLite::Statement q(*db_->sql, absl::StrCat("SELECT ", kRefColumns,
+                                                " FROM refs WHERE id > ?",
+                                                where, " ORDER BY id LIMIT ?"));
     int arg = 1;
     q.bind(arg++, static_cast<int64_t>(after_id));
-    if (!where.empty()) q.bind(arg++, filter.value);
+    q.bind(arg++, value);
     q.bind(arg++, limit);
     std::vector<Reference> out;
     while (q.executeStep()) out.push_back(ReadReference(q));
@@ -287,18 +312,34 @@ absl::StatusOr<std::vector<Reference>> ReferenceStore::List(
 }
 
 absl::StatusOr<std::int64_t> ReferenceStore::Count() {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_->mu);
   try {
-    return db_->execAndGet("SELECT COUNT(*) FROM refs").getInt64();
+    return db_->sql->execAndGet("SELECT COUNT(*) FROM refs").getInt64();
   } catch (const std::exception& e) {
     return FromSqlite(e, "count");
   }
 }
 
-absl::StatusOr<std::int64_t> ReferenceStore::Generation() {
-  std::lock_guard lock(mu_);
+absl::StatusOr<std::map<std::string, std::int64_t>>
+ReferenceStore::BankCounts() {
+  std::lock_guard lock(db_->mu);
   try {
-    return db_->execAndGet("SELECT value FROM generation WHERE id = 1")
+    SQLite::Statement q(*db_->sql,
+                        "SELECT b.name, (SELECT COUNT(*) FROM refs r WHERE "
+                        "r.bank = b.name) FROM banks b ORDER BY b.name");
+    std::map<std::string, std::int64_t> out;
+    while (q.executeStep())
+      out[q.getColumn(0).getString()] = q.getColumn(1).getInt64();
+    return out;
+  } catch (const std::exception& e) {
+    return FromSqlite(e, "bank counts");
+  }
+}
+
+absl::StatusOr<std::int64_t> ReferenceStore::Generation() {
+  std::lock_guard lock(db_->mu);
+  try {
+    return db_->sql->execAndGet("SELECT value FROM generation WHERE id = 1")
         .getInt64();
   } catch (const std::exception& e) {
     return FromSqlite(e, "generation");
@@ -307,14 +348,15 @@ absl::StatusOr<std::int64_t> ReferenceStore::Generation() {
 
 absl::Status ReferenceStore::ForEach(
     const std::function<void(StoredReference&&)>& fn) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(db_->mu);
   try {
     SQLite::Statement q(
-        *db_, absl::StrCat("SELECT f.ref_id, f.phash, f.width, f.height, "
-                           "f.keypoints, f.descriptors, ",
-                           kRefColumnsOfR,
-                           " FROM refs r LEFT JOIN features f ON f.ref_id = "
-                           "r.id ORDER BY r.id"));
+        *db_->sql,
+        absl::StrCat("SELECT f.ref_id, f.phash, f.width, f.height, "
+                     "f.keypoints, f.descriptors, ",
+                     kRefColumnsOfR,
+                     " FROM refs r LEFT JOIN features f ON f.ref_id = "
+                     "r.id ORDER BY r.id"));
     while (q.executeStep()) {
       if (q.getColumn(0).isNull()) {
         return absl::DataLossError(absl::StrCat("reference ",

@@ -1,0 +1,157 @@
+#include "store/database.h"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace spoor {
+namespace {
+
+// Migration i takes a database from user_version i to i + 1. Plain SQL that
+// PostgreSQL also reads, except AUTOINCREMENT (SERIAL there) and the
+// strftime defaults (now()).
+constexpr const char* kMigrations[kSchemaVersion] = {
+    // 0 -> 1: the schema before banks. IF NOT EXISTS: databases written
+    // before user_version was kept already have these tables.
+    R"sql(
+CREATE TABLE IF NOT EXISTS refs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  source TEXT NOT NULL,
+  sha256 TEXT NOT NULL UNIQUE,
+  bytes INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  format TEXT NOT NULL,
+  species_scientific TEXT NOT NULL DEFAULT '',
+  species_common TEXT NOT NULL DEFAULT '',
+  item_type TEXT NOT NULL DEFAULT '',
+  cites_appendix TEXT NOT NULL DEFAULT '',
+  label_source TEXT NOT NULL DEFAULT '',
+  case_ref TEXT NOT NULL DEFAULT '',
+  licence TEXT NOT NULL DEFAULT '',
+  added_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE TABLE IF NOT EXISTS features (
+  ref_id INTEGER PRIMARY KEY REFERENCES refs(id) ON DELETE CASCADE,
+  phash BLOB NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  keypoints BLOB NOT NULL,
+  descriptors BLOB NOT NULL
+);
+-- One row: bumped in the same transaction as every insert and remove of a
+-- reference, so FAISS files saved at generation G are known stale once the
+-- database is past G, even when the count of references is unchanged.
+CREATE TABLE IF NOT EXISTS generation (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  value INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO generation (id, value) VALUES (1, 0);
+)sql",
+    // 1 -> 2: banks and sightings. Every existing reference goes to the
+    // bank "default".
+    R"sql(
+ALTER TABLE refs ADD COLUMN bank TEXT NOT NULL DEFAULT 'default';
+CREATE INDEX refs_bank ON refs (bank, id);
+CREATE TABLE banks (
+  name TEXT PRIMARY KEY,
+  owner TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+INSERT INTO banks (name) SELECT DISTINCT bank FROM refs;
+INSERT OR IGNORE INTO banks (name) VALUES ('default'), ('sightings');
+-- One ad showing one image. The image is a refs row (bank 'sightings'
+-- unless the same bytes are a reference), so the FAISS tiers that find
+-- references find earlier sightings too.
+CREATE TABLE sightings (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  image_id INTEGER NOT NULL REFERENCES refs(id),
+  platform TEXT NOT NULL,
+  ad_id TEXT NOT NULL,
+  seller_id TEXT NOT NULL DEFAULT '',
+  listing_time TEXT NOT NULL DEFAULT '',
+  title TEXT NOT NULL DEFAULT '',
+  url TEXT NOT NULL DEFAULT '',
+  seen_at TEXT NOT NULL,
+  UNIQUE (platform, ad_id, image_id)
+);
+CREATE INDEX sightings_seller ON sightings (platform, seller_id);
+CREATE INDEX sightings_image ON sightings (image_id);
+CREATE INDEX sightings_seen ON sightings (platform, seen_at);
+-- A sighting's verified match with a reference (any bank but 'sightings').
+CREATE TABLE sighting_matches (
+  sighting_id INTEGER NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+  ref_id INTEGER NOT NULL REFERENCES refs(id) ON DELETE CASCADE,
+  score REAL NOT NULL,
+  verdict TEXT NOT NULL,
+  inliers INTEGER NOT NULL,
+  sighting_x INTEGER NOT NULL, sighting_y INTEGER NOT NULL,
+  sighting_w INTEGER NOT NULL, sighting_h INTEGER NOT NULL,
+  ref_x INTEGER NOT NULL, ref_y INTEGER NOT NULL,
+  ref_w INTEGER NOT NULL, ref_h INTEGER NOT NULL,
+  retroactive INTEGER NOT NULL DEFAULT 0,
+  matched_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  PRIMARY KEY (sighting_id, ref_id)
+);
+CREATE INDEX sighting_matches_ref ON sighting_matches (ref_id);
+-- A verified match between two sightings: the newer one's image matched
+-- the older one's. Reviews by investigators live on the link.
+CREATE TABLE links (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  newer_id INTEGER NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+  older_id INTEGER NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+  score REAL NOT NULL,
+  verdict TEXT NOT NULL,
+  inliers INTEGER NOT NULL,
+  newer_x INTEGER NOT NULL, newer_y INTEGER NOT NULL,
+  newer_w INTEGER NOT NULL, newer_h INTEGER NOT NULL,
+  older_x INTEGER NOT NULL, older_y INTEGER NOT NULL,
+  older_w INTEGER NOT NULL, older_h INTEGER NOT NULL,
+  review TEXT NOT NULL DEFAULT '',
+  review_note TEXT NOT NULL DEFAULT '',
+  reviewer TEXT NOT NULL DEFAULT '',
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+  UNIQUE (newer_id, older_id)
+);
+CREATE INDEX links_older ON links (older_id);
+)sql",
+};
+
+}  // namespace
+
+Database::~Database() = default;
+
+absl::StatusOr<std::shared_ptr<Database>> Database::Open(
+    const std::string& path) {
+  auto db = std::make_shared<Database>();
+  try {
+    db->sql = std::make_unique<SQLite::Database>(
+        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    SQLite::Database& sql = *db->sql;
+    sql.exec("PRAGMA journal_mode=WAL");
+    // FULL: a write the service acknowledged survives a power loss too, not
+    // only a killed process (NORMAL may lose the last commits).
+    sql.exec("PRAGMA synchronous=FULL");
+    sql.exec("PRAGMA foreign_keys=ON");
+    sql.exec("PRAGMA busy_timeout=5000");
+    int version = sql.execAndGet("PRAGMA user_version").getInt();
+    db->migrated_from = version;
+    if (version > kSchemaVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, ": database schema version ", version,
+          " is newer than this build's (", kSchemaVersion, "); upgrade Spoor"));
+    }
+    for (int v = version; v < kSchemaVersion; ++v) {
+      SQLite::Transaction tx(sql);
+      sql.exec(kMigrations[v]);
+      sql.exec(absl::StrCat("PRAGMA user_version = ", v + 1));
+      tx.commit();
+    }
+  } catch (const std::exception& e) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, ": cannot open the database: ", e.what()));
+  }
+  return db;
+}
+
+}  // namespace spoor

@@ -1,0 +1,41 @@
+// The one SQLite connection of an index directory, shared by the stores that
+// keep their tables in it (references, sightings), and the schema's
+// migrations. Opening brings any older database up to kSchemaVersion in one
+// transaction per step; PRAGMA user_version records where a database stands.
+//
+// Thread safety: a store locks `mu` around every use of `sql`.
+#ifndef SPOOR_STORE_DATABASE_H_
+#define SPOOR_STORE_DATABASE_H_
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace SQLite {
+class Database;
+}
+
+namespace spoor {
+
+// 1: references, features, generation (before banks).
+// 2: banks (refs.bank, banks), sightings, sighting_matches, links.
+inline constexpr int kSchemaVersion = 2;
+
+struct Database {
+  // Opens or creates the database at `path` (WAL, synchronous FULL, foreign
+  // keys on) and migrates it. FailedPrecondition for an unreadable file or a
+  // schema newer than this build knows.
+  static absl::StatusOr<std::shared_ptr<Database>> Open(
+      const std::string& path);
+  ~Database();
+
+  std::mutex mu;
+  std::unique_ptr<SQLite::Database> sql;
+  int migrated_from = 0;  ///< user_version found on open
+};
+
+}  // namespace spoor
+
+#endif  // SPOOR_STORE_DATABASE_H_
