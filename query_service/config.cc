@@ -21,6 +21,27 @@ absl::Status Read(const toml::node& node, const std::string& key, T& out) {
       absl::StrCat("config key '", key, "' has the wrong type"));
 }
 
+// A table of platform = days.
+absl::Status ReadRetention(const toml::node& node,
+                           std::map<std::string, double>& out) {
+  const toml::table* table = node.as_table();
+  if (table == nullptr) {
+    return absl::InvalidArgumentError(
+        "config key 'sighting_retention_days' must be a table of platform = "
+        "days");
+  }
+  for (const auto& [platform, days] : *table) {
+    std::optional<double> d = days.value<double>();
+    if (!d || !(*d > 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sighting_retention_days.", std::string(platform.str()),
+                       " must be a number of days above 0"));
+    }
+    out[std::string(platform.str())] = *d;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
@@ -65,6 +86,10 @@ absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
       s = Read(node, key, c.audit_log_file);
     else if (key == "log_level")
       s = Read(node, key, c.log_level);
+    else if (key == "record_sightings")
+      s = Read(node, key, c.record_sightings);
+    else if (key == "sighting_retention_days")
+      s = ReadRetention(node, c.sighting_retention_days);
     else
       s = absl::InvalidArgumentError(
           absl::StrCat("unknown config key '", key, "'"));

@@ -4,6 +4,7 @@
 #define SPOOR_QUERY_SERVICE_CONFIG_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -51,6 +52,13 @@ struct ServiceConfig {
   // Append-only JSON-lines record of every call made with a curator or
   // investigator key (see audit_log.h). Default: empty = INDEX_DIR/audit.jsonl.
   std::string audit_log_file;
+  // Record a sighting for every Match that carries an ad (platform and
+  // ad_id), so relisted items are linked. Default: true.
+  bool record_sightings = true;
+  // Days each platform's sightings are kept, by platform ("*": every
+  // platform not named), fractions allowed; applied at every save tick.
+  // Default: none = kept until DeleteSightings.
+  std::map<std::string, double> sighting_retention_days;
   // trace, debug, info, warn, error. Default: info.
   std::string log_level = "info";
 

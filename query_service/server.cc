@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "query_service/convert.h"
 #include "query_service/metrics.h"
 #include "query_service/service_impl.h"
 
@@ -68,6 +69,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   if (index.ok()) {
     state->index = std::move(*index);
     state->matcher = std::make_unique<Matcher>(*state->index);
+    auto sightings = SightingLog::Open(*state->index);
+    if (!sightings.ok()) return sightings.status();
+    state->sightings = std::move(*sightings);
+    state->record_sightings = config.record_sightings;
     IndexStats s = state->index->Stats();
     log->info(
         "index {}: {} references, {} descriptors ({}){}", config.index_dir,
@@ -180,6 +185,11 @@ void Server::SaveLoop(std::chrono::milliseconds interval) {
   while (!stopping_) {
     stop_cv_.wait_for(lock, interval, [&] { return stopping_; });
     if (stopping_) break;
+    if (state_->sightings && !config_.sighting_retention_days.empty()) {
+      lock.unlock();
+      ApplyRetention();
+      lock.lock();
+    }
     if (state_->index && state_->dirty.exchange(false)) {
       lock.unlock();
       if (auto s = state_->index->Save(); !s.ok()) {
@@ -188,6 +198,38 @@ void Server::SaveLoop(std::chrono::milliseconds interval) {
                            std::string(s.message()));
       }
       lock.lock();
+    }
+  }
+}
+
+void Server::ApplyRetention() {
+  std::time_t now = std::time(nullptr);
+  auto cutoff = [&](double days) {
+    return UtcText(now - static_cast<std::time_t>(days * 86400));
+  };
+  const auto& retention = config_.sighting_retention_days;
+  auto all = retention.find("*");
+  auto platforms = state_->sightings->Platforms();
+  if (!platforms.ok()) {
+    state_->log->error("retention: {}",
+                       std::string(platforms.status().message()));
+    return;
+  }
+  for (const std::string& platform : *platforms) {
+    auto it = retention.find(platform);
+    if (it == retention.end()) it = all;
+    if (it == retention.end()) continue;
+    auto deleted =
+        state_->sightings->Delete({platform, "", "", cutoff(it->second)});
+    if (!deleted.ok()) {
+      state_->log->error("retention for platform {}: {}", platform,
+                         std::string(deleted.status().message()));
+    } else if (deleted->sightings > 0) {
+      state_->log->info(
+          "retention: {} sightings of platform {} past {} days deleted ({} "
+          "images)",
+          deleted->sightings, platform, it->second, deleted->images);
+      if (deleted->images > 0) state_->dirty = true;
     }
   }
 }

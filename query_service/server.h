@@ -56,6 +56,8 @@ class Server {
 
  private:
   Server() = default;
+  // Deletes the sightings past their platform's retention.
+  void ApplyRetention();
   void SaveLoop(std::chrono::milliseconds interval);
 
   ServiceConfig config_;

@@ -24,6 +24,7 @@
 #include "query_service/worker_pool.h"
 #include "spoor/matcher.h"
 #include "spoor/reference_index.h"
+#include "spoor/sightings.h"
 #include "spoor/v1/spoor.grpc.pb.h"
 
 namespace spoor::service {
@@ -34,6 +35,8 @@ struct ServiceState {
   std::unique_ptr<ReferenceIndex> index;
   std::string index_error;
   std::unique_ptr<Matcher> matcher;
+  std::unique_ptr<SightingLog> sightings;  // null with the index
+  bool record_sightings = true;
   std::unique_ptr<WorkerPool> pool;
   RateLimiter limiter;              // per key, from the keys' rates
   std::unique_ptr<AuditLog> audit;  // curator and investigator calls
@@ -86,12 +89,41 @@ class SpoorService final : public v1::Spoor::Service {
                              const v1::GetIndexStatsRequest* request,
                              v1::IndexStats* response) override;
 
+  grpc::Status GetSighting(grpc::ServerContext* ctx,
+                           const v1::GetSightingRequest* request,
+                           v1::Sighting* response) override;
+  grpc::Status ListSightings(grpc::ServerContext* ctx,
+                             const v1::ListSightingsRequest* request,
+                             v1::ListSightingsResponse* response) override;
+  grpc::Status GetAdHistory(grpc::ServerContext* ctx,
+                            const v1::GetAdHistoryRequest* request,
+                            v1::AdHistory* response) override;
+  grpc::Status GetSellerLinks(grpc::ServerContext* ctx,
+                              const v1::GetSellerLinksRequest* request,
+                              v1::GetSellerLinksResponse* response) override;
+  grpc::Status ListClusters(grpc::ServerContext* ctx,
+                            const v1::ListClustersRequest* request,
+                            v1::ListClustersResponse* response) override;
+  grpc::Status GetCluster(grpc::ServerContext* ctx,
+                          const v1::GetClusterRequest* request,
+                          v1::Cluster* response) override;
+  grpc::Status GetReferenceSightings(
+      grpc::ServerContext* ctx, const v1::GetReferenceSightingsRequest* request,
+      v1::GetReferenceSightingsResponse* response) override;
+  grpc::Status ReviewLink(grpc::ServerContext* ctx,
+                          const v1::ReviewLinkRequest* request,
+                          v1::Link* response) override;
+  grpc::Status DeleteSightings(grpc::ServerContext* ctx,
+                               const v1::DeleteSightingsRequest* request,
+                               v1::DeleteSightingsResponse* response) override;
+
  private:
   struct Call;
   template <typename Body>
   grpc::Status Handle(grpc::ServerContext* ctx, const char* rpc,
                       std::initializer_list<Role> roles, Body&& body);
   absl::Status RequireIndex() const;
+  absl::Status RequireSightings() const;
   // Records the call in the audit log when its key is a curator or an
   // investigator.
   void Audit(const char* rpc, const Call& call, const grpc::Status& out);
@@ -101,7 +133,13 @@ class SpoorService final : public v1::Spoor::Service {
   // the queue is full (streams, whose window bounds what they queue).
   template <typename T>
   struct PoolJob;
-  using MatchJob = PoolJob<MatchResult>;
+  // A match, and what the sightings made of it.
+  struct MatchOutcome {
+    MatchResult result;  // references only, at most the request's count
+    std::int64_t sighting_id = 0;  // recorded for this ad image; 0: none
+    std::vector<Recorded::Earlier> earlier;  // strongest first
+  };
+  using MatchJob = PoolJob<MatchOutcome>;
   struct Started {
     std::shared_ptr<MatchJob> job;
     bool include_evidence = false;
@@ -109,6 +147,13 @@ class SpoorService final : public v1::Spoor::Service {
   };
   absl::StatusOr<Started> StartMatch(const v1::MatchRequest& request,
                                      const Call& call, bool wait_for_room);
+  // On a worker: match, record the sighting when `record`, gather the
+  // earlier sightings.
+  absl::StatusOr<MatchOutcome> RunMatch(const std::string& bytes,
+                                        const MatchOptions& options,
+                                        const std::optional<AdContext>& ad,
+                                        bool record, bool search_sightings,
+                                        int wanted);
   absl::Status AwaitMatch(grpc::ServerContext* ctx, const Started& started,
                           const Call& call, v1::MatchResponse* response);
 

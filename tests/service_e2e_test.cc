@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
 #include <set>
 #include <thread>
 
@@ -170,6 +171,37 @@ class ServiceTest : public ::testing::Test {
     grpc::ClientContext ctx;
     Authorize(ctx, key);
     return stub_->RemoveReference(&ctx, req, &resp);
+  }
+
+  // Match with a full ad context, as a platform sends it.
+  v1::MatchResponse MatchAd(const std::string& image, const std::string& ad_id,
+                            const std::string& seller,
+                            const std::string& platform = "bazaar") {
+    v1::MatchRequest req;
+    req.set_image(image);
+    req.mutable_options()->set_include_evidence(true);
+    v1::AdContext* ad = req.mutable_ad();
+    ad->set_platform(platform);
+    ad->set_ad_id(ad_id);
+    ad->set_seller_id(seller);
+    ad->set_title("Carved tusk " + ad_id);
+    ad->set_url("https://bazaar.example/" + ad_id);
+    ad->mutable_listing_time()->set_seconds(1793000000);
+    v1::MatchResponse out;
+    grpc::ClientContext ctx;
+    Authorize(ctx, kPlatformKey);
+    grpc::Status s = stub_->Match(&ctx, req, &out);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return out;
+  }
+
+  // Calls an investigator RPC with `key`.
+  template <typename Req, typename Resp, typename Method>
+  grpc::Status Ask(Method method, const Req& req, Resp* out,
+                   const char* key = kInvestigatorKey) {
+    grpc::ClientContext ctx;
+    Authorize(ctx, key);
+    return (stub_.get()->*method)(&ctx, req, out);
   }
 
   v1::IndexStats Stats() {
@@ -520,6 +552,46 @@ TEST_F(ServiceTest, EveryRpcByEveryRoleAndCredential) {
        }},
       {"GetIndexStats", [&](const char* key) { return StatsAs(key); }},
   };
+  // The sighting RPCs, each with a request that passes validation.
+  auto rpc = [&](const char* name, auto method, auto request, auto response) {
+    rpcs.emplace_back(name, [this, method, request, response](const char* key) {
+      auto out = response;
+      return Ask(method, request, &out, key);
+    });
+  };
+  v1::GetSightingRequest get_sighting;
+  get_sighting.set_name("sightings/1");
+  rpc("GetSighting", &v1::Spoor::Stub::GetSighting, get_sighting,
+      v1::Sighting());
+  rpc("ListSightings", &v1::Spoor::Stub::ListSightings,
+      v1::ListSightingsRequest(), v1::ListSightingsResponse());
+  v1::GetAdHistoryRequest history;
+  history.set_platform("p");
+  history.set_ad_id("1");
+  rpc("GetAdHistory", &v1::Spoor::Stub::GetAdHistory, history, v1::AdHistory());
+  v1::GetSellerLinksRequest seller;
+  seller.set_platform("p");
+  seller.set_seller_id("s");
+  rpc("GetSellerLinks", &v1::Spoor::Stub::GetSellerLinks, seller,
+      v1::GetSellerLinksResponse());
+  rpc("ListClusters", &v1::Spoor::Stub::ListClusters, v1::ListClustersRequest(),
+      v1::ListClustersResponse());
+  v1::GetClusterRequest cluster;
+  cluster.set_name("clusters/1");
+  rpc("GetCluster", &v1::Spoor::Stub::GetCluster, cluster, v1::Cluster());
+  v1::GetReferenceSightingsRequest ref_sightings;
+  ref_sightings.set_name("references/1");
+  rpc("GetReferenceSightings", &v1::Spoor::Stub::GetReferenceSightings,
+      ref_sightings, v1::GetReferenceSightingsResponse());
+  v1::ReviewLinkRequest review;
+  review.set_name("links/1");
+  review.set_review(v1::CONFIRMED);
+  rpc("ReviewLink", &v1::Spoor::Stub::ReviewLink, review, v1::Link());
+  v1::DeleteSightingsRequest del;
+  del.set_platform("p");
+  del.set_ad_id("none");
+  rpc("DeleteSightings", &v1::Spoor::Stub::DeleteSightings, del,
+      v1::DeleteSightingsResponse());
   // docs/API.md's table: which roles each RPC admits.
   std::map<std::string, std::set<std::string>> allowed = {
       {"Match", {"platform", "investigator"}},
@@ -529,6 +601,15 @@ TEST_F(ServiceTest, EveryRpcByEveryRoleAndCredential) {
       {"GetReference", {"curator", "investigator"}},
       {"ListReferences", {"curator", "investigator"}},
       {"GetIndexStats", {"platform", "curator", "investigator"}},
+      {"GetSighting", {"investigator", "curator"}},
+      {"ListSightings", {"investigator", "curator"}},
+      {"GetAdHistory", {"investigator", "curator"}},
+      {"GetSellerLinks", {"investigator", "curator"}},
+      {"ListClusters", {"investigator", "curator"}},
+      {"GetCluster", {"investigator", "curator"}},
+      {"GetReferenceSightings", {"investigator", "curator"}},
+      {"ReviewLink", {"curator"}},
+      {"DeleteSightings", {"platform", "curator"}},
   };
   std::vector<std::pair<std::string, const char*>> roles = {
       {"platform", kPlatformKey},
@@ -558,7 +639,7 @@ TEST_F(ServiceTest, EveryRpcByEveryRoleAndCredential) {
       ++cells;
     }
   }
-  EXPECT_EQ(cells, 7 * 6);
+  EXPECT_EQ(cells, 16 * 6);
 }
 
 TEST_F(ServiceTest, KeysAndRolesAreEnforced) {
@@ -744,6 +825,288 @@ TEST_F(ServiceTest, AddThenMatchAndRemoveThenNoMatchWhileOthersMatch) {
   ASSERT_OK(index);
   EXPECT_FALSE((*index)->Stats().rebuilt_on_open);  // saved at shutdown
   ASSERT_OK((*index)->Verify());
+}
+
+std::string OpenCvPhoto(const std::string& name, double x0, double y0,
+                        double x1, double y1, bool mirror = false) {
+  cv::Mat m = testing::Crop(testing::LoadBgr(testing::kOpenCvData + "/" + name),
+                            x0, y0, x1, y1);
+  if (mirror) cv::flip(m, m, 1);
+  auto bytes = testing::EncodeJpeg(m, 75);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+TEST_F(ServiceTest, ARelistIsAnsweredWithTheEarlierAdAndInvestigatorsSeeIt) {
+  StartServer();
+  v1::MatchResponse first =
+      MatchAd(OpenCvPhoto("aero1.jpg", 0, 0, 0.8, 0.9), "a1", "alice");
+  EXPECT_EQ(first.earlier_sightings_size(), 0);
+  EXPECT_EQ(first.sighting().rfind("sightings/", 0), 0u);
+  v1::MatchResponse relist =
+      MatchAd(OpenCvPhoto("aero1.jpg", 0.15, 0.1, 1, 1, true), "b2", "bob");
+  EXPECT_EQ(relist.matches_size(), 0);  // no reference shows it
+  ASSERT_EQ(relist.earlier_sightings_size(), 1);
+  const v1::EarlierSighting& e = relist.earlier_sightings(0);
+  EXPECT_EQ(e.sighting().name(), first.sighting());
+  EXPECT_EQ(e.sighting().ad().seller_id(), "alice");
+  EXPECT_EQ(e.sighting().ad().ad_id(), "a1");
+  EXPECT_EQ(e.sighting().ad().url(), "https://bazaar.example/a1");
+  EXPECT_EQ(e.sighting().ad().listing_time().seconds(), 1793000000);
+  EXPECT_TRUE(e.sighting().has_seen_time());
+  EXPECT_EQ(e.link().older(), first.sighting());
+  EXPECT_EQ(e.link().newer(), relist.sighting());
+  EXPECT_GE(e.link().score(), 0.5);
+  EXPECT_EQ(e.link().verdict(), v1::MODIFIED_COPY);
+  EXPECT_GT(e.link().evidence().inliers(), 15);
+  EXPECT_GT(e.link().evidence().query_box().width(), 0);
+
+  // The same ad sent again is not its own earlier sighting.
+  v1::MatchResponse again =
+      MatchAd(OpenCvPhoto("aero1.jpg", 0.15, 0.1, 1, 1, true), "b2", "bob");
+  EXPECT_EQ(again.sighting(), relist.sighting());
+  ASSERT_EQ(again.earlier_sightings_size(), 1);
+  EXPECT_EQ(again.earlier_sightings(0).sighting().ad().ad_id(), "a1");
+
+  v1::Sighting got;
+  v1::GetSightingRequest get;
+  get.set_name(relist.sighting());
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetSighting, get, &got).ok());
+  EXPECT_EQ(got.ad().title(), "Carved tusk b2");
+  EXPECT_EQ(got.image().rfind("references/", 0), 0u);
+
+  v1::ListSightingsRequest list;
+  list.set_seller_id("alice");
+  v1::ListSightingsResponse listed;
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::ListSightings, list, &listed).ok());
+  ASSERT_EQ(listed.sightings_size(), 1);
+  EXPECT_EQ(listed.sightings(0).name(), first.sighting());
+  list.Clear();
+  list.set_page_size(1);
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::ListSightings, list, &listed).ok());
+  ASSERT_EQ(listed.sightings_size(), 1);
+  list.set_page_token(listed.next_page_token());
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::ListSightings, list, &listed).ok());
+  ASSERT_EQ(listed.sightings_size(), 1);
+  EXPECT_EQ(listed.sightings(0).name(), relist.sighting());
+  EXPECT_TRUE(listed.next_page_token().empty());
+
+  v1::GetAdHistoryRequest history;
+  history.set_platform("bazaar");
+  history.set_ad_id("b2");
+  v1::AdHistory h;
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetAdHistory, history, &h).ok());
+  EXPECT_EQ(h.sightings_size(), 1);
+  ASSERT_EQ(h.links_size(), 1);
+  history.set_ad_id("nope");
+  EXPECT_EQ(Ask(&v1::Spoor::Stub::GetAdHistory, history, &h).error_code(),
+            grpc::NOT_FOUND);
+
+  v1::GetSellerLinksRequest seller;
+  seller.set_platform("bazaar");
+  seller.set_seller_id("alice");
+  v1::GetSellerLinksResponse linked;
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetSellerLinks, seller, &linked).ok());
+  ASSERT_EQ(linked.sellers_size(), 1);
+  EXPECT_EQ(linked.sellers(0).seller_id(), "bob");
+  ASSERT_EQ(linked.sellers(0).links_size(), 1);
+  std::string link = linked.sellers(0).links(0).name();
+
+  v1::ListClustersResponse clusters;
+  ASSERT_TRUE(
+      Ask(&v1::Spoor::Stub::ListClusters, v1::ListClustersRequest(), &clusters)
+          .ok());
+  ASSERT_EQ(clusters.clusters_size(), 1);
+  EXPECT_EQ(clusters.clusters(0).sellers_size(), 2);
+  EXPECT_EQ(clusters.clusters(0).sightings_size(), 2);
+  v1::ListClustersRequest three_sellers;
+  three_sellers.set_min_sellers(3);
+  ASSERT_TRUE(
+      Ask(&v1::Spoor::Stub::ListClusters, three_sellers, &clusters).ok());
+  EXPECT_EQ(clusters.clusters_size(), 0);
+  // A cluster is found by any of its sightings' ids.
+  v1::GetClusterRequest by_newer;
+  by_newer.set_name("clusters/" + relist.sighting().substr(10));
+  v1::Cluster cluster;
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetCluster, by_newer, &cluster).ok());
+  EXPECT_EQ(cluster.name(), "clusters/" + first.sighting().substr(10));
+
+  // Investigators read; curators review. A rejected link links nobody.
+  v1::ReviewLinkRequest review;
+  review.set_name(link);
+  review.set_review(v1::REJECTED);
+  review.set_note("the same stock aerial photo");
+  v1::Link reviewed;
+  EXPECT_EQ(Ask(&v1::Spoor::Stub::ReviewLink, review, &reviewed).error_code(),
+            grpc::PERMISSION_DENIED);
+  ASSERT_TRUE(
+      Ask(&v1::Spoor::Stub::ReviewLink, review, &reviewed, kCuratorKey).ok());
+  EXPECT_EQ(reviewed.review(), v1::REJECTED);
+  EXPECT_EQ(reviewed.reviewer(), "ngo-curator");
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetSellerLinks, seller, &linked).ok());
+  EXPECT_EQ(linked.sellers_size(), 0);
+  review.set_review(v1::LINK_REVIEW_UNSPECIFIED);
+  EXPECT_EQ(Ask(&v1::Spoor::Stub::ReviewLink, review, &reviewed, kCuratorKey)
+                .error_code(),
+            grpc::INVALID_ARGUMENT);
+
+  v1::IndexStats stats = Stats();
+  EXPECT_EQ(stats.sightings(), 2);
+  EXPECT_EQ(stats.links(), 1);
+  EXPECT_EQ(stats.sellers(), 2);
+  EXPECT_EQ(stats.sighting_images(), 2);
+  EXPECT_EQ(stats.references(), 12);  // ad images are not references
+  ASSERT_EQ(stats.review_precision_size(), 1);
+  EXPECT_EQ(stats.review_precision(0).rejected(), 1);
+  EXPECT_EQ(stats.review_precision(0).precision(), 0);
+
+  // Bad names and tokens name the problem.
+  get.set_name("sightings/x");
+  grpc::Status bad = Ask(&v1::Spoor::Stub::GetSighting, get, &got);
+  EXPECT_EQ(bad.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(),
+            "sighting name 'sightings/x' is not 'sightings/<id>'");
+  get.set_name("sightings/99999");
+  EXPECT_EQ(Ask(&v1::Spoor::Stub::GetSighting, get, &got).error_code(),
+            grpc::NOT_FOUND);
+
+  // Restarted, it all is still there.
+  server_.reset();
+  StartServer();
+  get.set_name(relist.sighting());
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetSighting, get, &got).ok());
+  EXPECT_EQ(got.ad().seller_id(), "bob");
+  history.set_ad_id("b2");
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetAdHistory, history, &h).ok());
+  ASSERT_EQ(h.links_size(), 1);
+  EXPECT_EQ(h.links(0).review(), v1::REJECTED);
+  EXPECT_EQ(h.links(0).review_note(), "the same stock aerial photo");
+  v1::MatchResponse third =
+      MatchAd(OpenCvPhoto("aero1.jpg", 0.05, 0, 0.95, 1), "c3", "carl");
+  EXPECT_EQ(third.earlier_sightings_size(), 2);
+}
+
+TEST_F(ServiceTest, DeleteSightingsRemovesTheAdImageFromTheIndex) {
+  StartServer();
+  std::string photo = OpenCvPhoto("leuvenA.jpg", 0, 0, 1, 1);
+  v1::MatchResponse a = MatchAd(photo, "a1", "alice");
+  MatchAd(OpenCvPhoto("baboon.jpg", 0, 0, 1, 1), "b1", "bob");
+  ASSERT_EQ(MatchAd(photo, "x1", "xavier").earlier_sightings_size(), 1);
+  EXPECT_EQ(Stats().sighting_images(), 2);
+
+  v1::DeleteSightingsRequest del;
+  del.set_platform("bazaar");
+  del.set_seller_id("alice");
+  v1::DeleteSightingsResponse deleted;
+  // Investigators read only; the platform (or a curator) deletes.
+  EXPECT_EQ(Ask(&v1::Spoor::Stub::DeleteSightings, del, &deleted).error_code(),
+            grpc::PERMISSION_DENIED);
+  ASSERT_TRUE(
+      Ask(&v1::Spoor::Stub::DeleteSightings, del, &deleted, kPlatformKey).ok());
+  EXPECT_EQ(deleted.deleted_sightings(), 1);
+  EXPECT_EQ(deleted.deleted_images(), 0);  // xavier's ad still shows it
+  del.set_seller_id("xavier");
+  ASSERT_TRUE(
+      Ask(&v1::Spoor::Stub::DeleteSightings, del, &deleted, kPlatformKey).ok());
+  EXPECT_EQ(deleted.deleted_images(), 1);
+  EXPECT_EQ(Stats().sighting_images(), 1);
+  v1::GetSightingRequest get;
+  get.set_name(a.sighting());
+  v1::Sighting got;
+  EXPECT_EQ(Ask(&v1::Spoor::Stub::GetSighting, get, &got).error_code(),
+            grpc::NOT_FOUND);
+  // The image no longer matches anything.
+  v1::MatchRequest plain;
+  plain.set_image(photo);
+  v1::MatchResponse after;
+  grpc::ClientContext ctx;
+  Authorize(ctx, kPlatformKey);
+  ASSERT_TRUE(stub_->Match(&ctx, plain, &after).ok());
+  EXPECT_EQ(after.earlier_sightings_size(), 0);
+  EXPECT_EQ(after.matches_size(), 0);
+
+  del.clear_seller_id();
+  grpc::Status bad =
+      Ask(&v1::Spoor::Stub::DeleteSightings, del, &deleted, kPlatformKey);
+  EXPECT_EQ(bad.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(),
+            "deleting sightings needs exactly one of ad_id and seller_id");
+  server_.reset();
+  auto index = ReferenceIndex::Open(config_.index_dir);
+  ASSERT_OK(index);
+  ASSERT_OK((*index)->Verify());
+}
+
+TEST_F(ServiceTest, RetentionDeletesAPlatformsOldSightings) {
+  config_.sighting_retention_days = {{"shortlived", 1.0 / 86400}};
+  config_.save_interval_seconds = 0.5;
+  StartServer();
+  MatchAd(OpenCvPhoto("leuvenA.jpg", 0, 0, 1, 1), "a1", "alice", "shortlived");
+  MatchAd(OpenCvPhoto("baboon.jpg", 0, 0, 1, 1), "b1", "bob", "keeps");
+  EXPECT_EQ(Stats().sightings(), 2);
+  // Past one second and a save tick or two.
+  for (int i = 0; i < 40 && Stats().sightings() > 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  v1::ListSightingsResponse left;
+  ASSERT_TRUE(
+      Ask(&v1::Spoor::Stub::ListSightings, v1::ListSightingsRequest(), &left)
+          .ok());
+  ASSERT_EQ(left.sightings_size(), 1);
+  EXPECT_EQ(left.sightings(0).ad().platform(), "keeps");
+  EXPECT_EQ(Stats().sighting_images(), 1);
+}
+
+TEST_F(ServiceTest, AReferenceAddedLaterIsLinkedBackToEarlierAds) {
+  StartServer();
+  v1::MatchResponse ad =
+      MatchAd(OpenCvPhoto("home.jpg", 0.1, 0.1, 0.9, 0.9), "h1", "hana");
+  v1::AddReferenceRequest add;
+  add.set_image(OpenCvPhoto("home.jpg", 0, 0, 1, 1));
+  add.set_source("case-photo.jpg");
+  add.set_bank("case-2026-014");
+  add.mutable_labels()->set_item_type("ivory");
+  v1::AddReferenceResponse added;
+  ASSERT_TRUE(
+      Ask(&v1::Spoor::Stub::AddReference, add, &added, kCuratorKey).ok());
+  EXPECT_EQ(added.reference().bank(), "case-2026-014");
+  ASSERT_EQ(added.matched_sightings_size(), 1);
+  EXPECT_EQ(added.matched_sightings(0).name(), ad.sighting());
+  ASSERT_EQ(added.matched_sightings(0).matches_size(), 1);
+  EXPECT_EQ(added.matched_sightings(0).matches(0).reference().name(),
+            added.reference().name());
+
+  v1::GetReferenceSightingsRequest where;
+  where.set_name(added.reference().name());
+  v1::GetReferenceSightingsResponse seen;
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetReferenceSightings, where, &seen).ok());
+  ASSERT_EQ(seen.sightings_size(), 1);
+  EXPECT_EQ(seen.sightings(0).ad().seller_id(), "hana");
+
+  // Sightings of one bank, and matches of one bank only.
+  v1::ListSightingsRequest in_bank;
+  in_bank.set_bank("case-2026-014");
+  v1::ListSightingsResponse listed;
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::ListSightings, in_bank, &listed).ok());
+  EXPECT_EQ(listed.sightings_size(), 1);
+  v1::MatchRequest only;
+  only.set_image(OpenCvPhoto("home.jpg", 0.05, 0.05, 0.95, 0.95));
+  only.mutable_options()->add_banks("case-2026-014");
+  v1::MatchResponse found;
+  grpc::ClientContext ctx;
+  Authorize(ctx, kPlatformKey);
+  ASSERT_TRUE(stub_->Match(&ctx, only, &found).ok());
+  ASSERT_EQ(found.matches_size(), 1);
+  EXPECT_EQ(found.matches(0).reference().bank(), "case-2026-014");
+  EXPECT_EQ(found.earlier_sightings_size(), 0);  // sightings not searched
+  only.mutable_options()->set_banks(0, "Not A Bank");
+  grpc::ClientContext bad_ctx;
+  Authorize(bad_ctx, kPlatformKey);
+  grpc::Status bad = stub_->Match(&bad_ctx, only, &found);
+  EXPECT_EQ(bad.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message().rfind("options.banks: ", 0), 0u);
+  add.set_bank("sightings");
+  EXPECT_EQ(Ask(&v1::Spoor::Stub::AddReference, add, &added, kCuratorKey)
+                .error_code(),
+            grpc::INVALID_ARGUMENT);
 }
 
 TEST_F(ServiceTest, StreamMatchAnswersInOrderWithCorrelationIds) {
@@ -951,6 +1314,7 @@ TEST_F(ServiceTest, AddReferenceWaitsForTheWorkerPool) {
 // log raw, so a caller could forge log lines with a newline.
 TEST_F(ServiceTest, ClientTextIsEscapedInTheLog) {
   StartServer();
+  // Ad fields with control characters are refused, naming the field.
   v1::MatchRequest req;
   req.set_image(Bytes(ads("ad_unrelated_lion.jpg")));
   req.mutable_ad()->set_platform("market");
@@ -958,14 +1322,26 @@ TEST_F(ServiceTest, ClientTextIsEscapedInTheLog) {
   v1::MatchResponse resp;
   grpc::ClientContext ctx;
   Authorize(ctx, kPlatformKey);
-  ASSERT_TRUE(stub_->Match(&ctx, req, &resp).ok());
+  grpc::Status refused = stub_->Match(&ctx, req, &resp);
+  EXPECT_EQ(refused.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.error_message(),
+            "ad.ad_id is not UTF-8 text without control characters");
+  // Other client text reaches the log quoted and escaped.
+  v1::AddReferenceRequest add;
+  add.set_image(Bytes(ads("ad_unrelated_lion.jpg")));
+  add.set_source("lion.jpg\n[forged] AddReference OK");
+  v1::AddReferenceResponse added;
+  grpc::ClientContext add_ctx;
+  Authorize(add_ctx, kCuratorKey);
+  ASSERT_TRUE(stub_->AddReference(&add_ctx, add, &added).ok());
   EXPECT_EQ(Remove("references/9\n[forged] RemoveReference OK").error_code(),
             grpc::INVALID_ARGUMENT);
   server_.reset();
   log_->flush();
   std::string text = log_text_->str();
   EXPECT_EQ(text.find("\n[forged]"), std::string::npos) << text;
-  EXPECT_NE(text.find("ad-7\\n[forged] Match OK"), std::string::npos) << text;
+  EXPECT_NE(text.find("lion.jpg\\n[forged] AddReference OK"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("\\n[forged] RemoveReference OK"), std::string::npos)
       << text;
 }

@@ -237,7 +237,7 @@ TEST_F(SightingsTest, DeleteBySellerRemovesTheImageFromEveryStoreAndIndex) {
   Recorded a = Record(Ad("a1", "alice"), bytes);
   Record(Ad("b1", "bob"), Photo("aero3.jpg", 0.1, 0.1, 1, 1, false, 60));
   ASSERT_EQ(SightingMatches(bytes), 2);
-  std::int64_t before = index_->Stats().references;
+  std::int64_t before = index_->Stats().sighting_images;
 
   auto deleted = log_->Delete({"bazaar", "", "alice", ""});
   ASSERT_OK(deleted);
@@ -247,7 +247,7 @@ TEST_F(SightingsTest, DeleteBySellerRemovesTheImageFromEveryStoreAndIndex) {
             absl::StatusCode::kNotFound);
   EXPECT_EQ(index_->Get(a.sighting.image_id).status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(index_->Stats().references, before - 1);
+  EXPECT_EQ(index_->Stats().sighting_images, before - 1);
   // Bob's copy still matches; Alice's image does not any more.
   EXPECT_EQ(SightingMatches(bytes), 1);
   EXPECT_OK(index_->Verify());

@@ -98,7 +98,8 @@ struct AddResult {
 };
 
 struct IndexStats {
-  std::int64_t references = 0;  ///< every image, sighting images too
+  std::int64_t references = 0;                ///< in every bank but "sightings"
+  std::int64_t sighting_images = 0;           ///< ad images kept for sightings
   std::map<std::string, std::int64_t> banks;  ///< images in each bank
   std::int64_t descriptors = 0;               ///< vectors in the voting tier
   bool descriptor_index_trained = true;       ///< false: IVF awaiting Save()

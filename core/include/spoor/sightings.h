@@ -221,6 +221,8 @@ class SightingLog {
   absl::StatusOr<DeleteResult> Delete(const SightingSelector& selector);
 
   absl::StatusOr<SightingStats> Stats() const;
+  // Every platform with sightings, sorted.
+  absl::StatusOr<std::vector<std::string>> Platforms() const;
 
  private:
   SightingLog(ReferenceIndex& index, std::shared_ptr<Database> db);

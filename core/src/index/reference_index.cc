@@ -569,7 +569,11 @@ IndexStats ReferenceIndex::Stats() const {
   }
   auto count = store_->Count();
   s.references = count.ok() ? *count : -1;
-  if (auto banks = store_->BankCounts(); banks.ok()) s.banks = *banks;
+  if (auto banks = store_->BankCounts(); banks.ok()) {
+    s.banks = *banks;
+    s.sighting_images = s.banks[kSightingsBank];
+    if (s.references > 0) s.references -= s.sighting_images;
+  }
   s.descriptor_factory = options_.descriptor_factory;
   s.global_factory = options_.global_factory;
   s.descriptor_version = kDescriptorVersion;

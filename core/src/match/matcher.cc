@@ -286,9 +286,13 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   // Copied before the mirror pass may need them.
   if (options.keep_query) result.query_features = direct.features;
 
+  // A match with an earlier ad's image does not stand in for a reference:
+  // the ad may be the mirror of one while the same bytes were seen before.
   auto has_match = [&] {
     for (const auto& [id, m] : best)
-      if (m.score >= std::max(options.min_score, kDefaultMinScore)) return true;
+      if (m.reference.bank != kSightingsBank &&
+          m.score >= std::max(options.min_score, kDefaultMinScore))
+        return true;
     return false;
   };
   if (options.try_mirror && !has_match()) {

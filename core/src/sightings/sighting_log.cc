@@ -475,8 +475,9 @@ absl::StatusOr<std::vector<Sighting>> SightingLog::LinkReference(
         "ON CONFLICT DO NOTHING");
     std::vector<std::int64_t> ids;
     for (const Match& m : result.matches) {
-      if (m.verdict == Verdict::kNoMatch || m.reference.id == reference_id)
-        continue;
+      // The reference's own image (a sighting's, promoted) included: the
+      // ads that showed those very bytes matched it exactly.
+      if (m.verdict == Verdict::kNoMatch) continue;
       shown.bind(1, static_cast<int64_t>(m.reference.id));
       std::vector<std::int64_t> sightings;
       while (shown.executeStep())
@@ -787,6 +788,19 @@ absl::StatusOr<SightingStats> SightingLog::Stats() const {
     return s;
   } catch (const std::exception& e) {
     return FromSqlite(e, "stats");
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> SightingLog::Platforms() const {
+  std::lock_guard lock(db_->mu);
+  try {
+    SQLite::Statement q(*db_->sql,
+                        "SELECT DISTINCT platform FROM sightings ORDER BY 1");
+    std::vector<std::string> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getString());
+    return out;
+  } catch (const std::exception& e) {
+    return FromSqlite(e, "platforms");
   }
 }
 
