@@ -21,6 +21,25 @@ absl::Status Read(const toml::node& node, const std::string& key, T& out) {
       absl::StrCat("config key '", key, "' has the wrong type"));
 }
 
+// An array of strings.
+absl::Status ReadStrings(const toml::node& node, const std::string& key,
+                         std::vector<std::string>& out) {
+  const toml::array* array = node.as_array();
+  if (array == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key '", key, "' must be an array of strings"));
+  }
+  for (const toml::node& v : *array) {
+    std::optional<std::string> text = v.value<std::string>();
+    if (!text) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config key '", key, "' must be an array of strings"));
+    }
+    out.push_back(*text);
+  }
+  return absl::OkStatus();
+}
+
 // A table of platform = days.
 absl::Status ReadRetention(const toml::node& node,
                            std::map<std::string, double>& out) {
@@ -88,6 +107,8 @@ absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
       s = Read(node, key, c.log_level);
     else if (key == "record_sightings")
       s = Read(node, key, c.record_sightings);
+    else if (key == "sighting_thumbnail_platforms")
+      s = ReadStrings(node, key, c.sighting_thumbnail_platforms);
     else if (key == "sighting_retention_days")
       s = ReadRetention(node, c.sighting_retention_days);
     else

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -59,6 +60,10 @@ struct ServiceConfig {
   // platform not named), fractions allowed; applied at every save tick.
   // Default: none = kept until DeleteSightings.
   std::map<std::string, double> sighting_retention_days;
+  // Platforms whose policy lets Spoor keep a small JPEG (longest side 320
+  // px) of each ad image, for case reports ("*": every platform). Default:
+  // none, and no pixels are kept.
+  std::vector<std::string> sighting_thumbnail_platforms;
   // trace, debug, info, warn, error. Default: info.
   std::string log_level = "info";
 

@@ -31,6 +31,8 @@ constexpr int kMaxMaxResults = 100;
 constexpr int kDefaultPageSize = 50;
 // Earlier sightings in one Match answer, strongest first.
 constexpr int kMaxEarlierSightings = 20;
+// Longest side of the thumbnails kept where a platform's policy allows.
+constexpr int kThumbnailSide = 320;
 constexpr int kMaxPageSize = 1000;
 
 const char* CodeName(grpc::StatusCode code) {
@@ -296,6 +298,13 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
                                     kSightingsBank) != options.banks.end();
   bool record = ad && state_.record_sightings && state_.sightings;
   options.keep_query = record;
+  if (record) {
+    const auto& allowed = state_.thumbnail_platforms;
+    if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end() ||
+        std::find(allowed.begin(), allowed.end(), ad->platform) !=
+            allowed.end())
+      options.thumbnail_side = kThumbnailSide;
+  }
 
   auto job = std::make_shared<MatchJob>();
   job->deadline = call.deadline;
@@ -377,9 +386,10 @@ absl::StatusOr<SpoorService::MatchOutcome> SpoorService::RunMatch(
                    });
   if (out.earlier.size() > kMaxEarlierSightings)
     out.earlier.resize(kMaxEarlierSightings);
-  // The answer's matches are references; sighting images went above.
+  // The answer's matches are references; sighting images went above, and
+  // benign content (benign-* banks) is no finding.
   std::erase_if(result->matches, [](const spoor::Match& m) {
-    return m.reference.bank == kSightingsBank;
+    return m.reference.bank == kSightingsBank || IsBenignBank(m.reference.bank);
   });
   if (static_cast<int>(result->matches.size()) > wanted)
     result->matches.resize(wanted);
@@ -981,6 +991,23 @@ grpc::Status SpoorService::GetReferenceSightings(
                   if (!sightings.ok()) return sightings.status();
                   for (const Sighting& s : *sightings)
                     ToProto(s, response->add_sightings());
+                  return absl::OkStatus();
+                });
+}
+
+grpc::Status SpoorService::GetSightingThumbnail(
+    grpc::ServerContext* ctx, const v1::GetSightingThumbnailRequest* request,
+    v1::SightingThumbnail* response) {
+  return Handle(ctx, "GetSightingThumbnail",
+                {Role::kInvestigator, Role::kCurator},
+                [&](Call& call) -> absl::Status {
+                  call.target = request->name();
+                  if (auto s = RequireSightings(); !s.ok()) return s;
+                  auto id = ParseName(request->name(), "sightings");
+                  if (!id.ok()) return id.status();
+                  auto jpeg = state_.sightings->Thumbnail(*id);
+                  if (!jpeg.ok()) return jpeg.status();
+                  response->set_jpeg(jpeg->data(), jpeg->size());
                   return absl::OkStatus();
                 });
 }

@@ -37,6 +37,7 @@ struct ServiceState {
   std::unique_ptr<Matcher> matcher;
   std::unique_ptr<SightingLog> sightings;  // null with the index
   bool record_sightings = true;
+  std::vector<std::string> thumbnail_platforms;  // "*": all
   std::unique_ptr<WorkerPool> pool;
   RateLimiter limiter;              // per key, from the keys' rates
   std::unique_ptr<AuditLog> audit;  // curator and investigator calls
@@ -110,6 +111,9 @@ class SpoorService final : public v1::Spoor::Service {
   grpc::Status GetReferenceSightings(
       grpc::ServerContext* ctx, const v1::GetReferenceSightingsRequest* request,
       v1::GetReferenceSightingsResponse* response) override;
+  grpc::Status GetSightingThumbnail(
+      grpc::ServerContext* ctx, const v1::GetSightingThumbnailRequest* request,
+      v1::SightingThumbnail* response) override;
   grpc::Status ReviewLink(grpc::ServerContext* ctx,
                           const v1::ReviewLinkRequest* request,
                           v1::Link* response) override;

@@ -3,7 +3,10 @@
 # reference_images/references (labels from its manifest.csv), start
 # spoor-query-service on a free loopback port over that index, match every
 # sample ad in reference_images/sample_ads through it with the `spoor`
-# client, and stop the service.
+# client; then, as a marketplace would, feed a few ads from three sellers
+# with their ad context (each becomes a sighting), and show an investigator
+# which sellers relist the same item and write a case report; stop the
+# service.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -14,7 +17,11 @@ port_file="$build_dir/demo-port"
 rm -rf "$index" "$port_file"
 "$build_dir/indexer/spoor-indexer" build --index "$index" reference_images/references
 
-"$build_dir/query_service/spoor-query-service" --index "$index" \
+# The demo marketplace's policy lets Spoor keep small thumbnails of its ad
+# images, so the case report below can show them (off by default).
+config="$build_dir/demo-spoor.toml"
+echo 'sighting_thumbnail_platforms = ["demo-market"]' > "$config"
+"$build_dir/query_service/spoor-query-service" --config "$config" --index "$index" \
   --listen 127.0.0.1:0 --metrics-listen "" --port-file "$port_file" \
   --log-level warn &
 service=$!
@@ -29,3 +36,22 @@ echo "--- spoor-query-service on $target: $("$build_dir/query_service/spoor" --t
 "$build_dir/query_service/spoor" --target "$target" stats
 echo "--- matching the sample ads through the service ---"
 "$build_dir/query_service/spoor" --target "$target" match reference_images/sample_ads/*
+echo "--- a marketplace sends four ads from three sellers, each with its ad context ---"
+ads="$build_dir/demo-ads"
+/usr/bin/python3 scripts/demo_ads.py reference_images/sample_ads "$ads"
+spoor=("$build_dir/query_service/spoor" --target "$target")
+ad() {  # ad ID SELLER LISTED IMAGE
+  "${spoor[@]}" match --platform demo-market --ad-id "$1" --seller "$2" \
+    --listing-time "$3" --title "ad $1" --url "https://demo-market.example/ad/$1" "$4"
+}
+ad 101 savanna_curios 2026-11-02T09:00:00Z reference_images/sample_ads/ad_unrelated_lion.jpg
+ad 102 fresh_fruit_stall 2026-11-03T10:30:00Z reference_images/sample_ads/ad_unrelated_fruits.jpg
+ad 205 curios_again 2026-11-16T18:05:00Z "$ads/lion_relisted.jpg"
+ad 206 curios_again 2026-11-17T08:40:00Z reference_images/sample_ads/ad_elephant_mirrored_crop_phone.jpg
+echo "--- an investigator asks who savanna_curios is linked to, and for the clusters ---"
+"${spoor[@]}" seller-links demo-market savanna_curios
+"${spoor[@]}" seller-links demo-market fresh_fruit_stall
+"${spoor[@]}" clusters --min-sellers 2
+echo "--- and writes a case report: HTML with the pictures, CSV and JSON of the same facts ---"
+rm -rf "$build_dir/demo-report"
+"${spoor[@]}" report --seller demo-market/savanna_curios --out "$build_dir/demo-report"

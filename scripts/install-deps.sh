@@ -16,6 +16,7 @@ packages=(
   python3-grpcio python3-protobuf
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev python3-opencv python3-numpy openssl curl
+  chromium  # renders case reports (tests/python/test_report.py)
   # real photos used by tests, the demo and the benchmark corpus
   opencv-doc tuxpaint-stamps-default plasma-workspace-wallpapers mate-backgrounds
 )

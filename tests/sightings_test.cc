@@ -398,7 +398,8 @@ TEST_F(SightingsTest, AnIndexMadeBeforeBanksOpensAsTheDefaultBank) {
     SQLite::Database db(tmp_.Join("index/references.db"),
                         SQLite::OPEN_READWRITE);
     db.exec(
-        "DROP TABLE links; DROP TABLE sighting_matches; DROP TABLE sightings; "
+        "DROP TABLE thumbnails; DROP TABLE links; DROP TABLE sighting_matches; "
+        "DROP TABLE sightings; "
         "DROP TABLE banks; DROP INDEX refs_bank; "
         "ALTER TABLE refs DROP COLUMN bank; PRAGMA user_version = 0;");
   }
@@ -426,6 +427,45 @@ TEST_F(SightingsTest, BanksNarrowTheSearch) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(index_->Add(tiger, "t", {}, "Bad Name").status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+std::vector<std::uint8_t> InScreenshot(const std::string& name,
+                                       double crop = 0) {
+  cv::Mat m = testing::LoadBgr(kOpenCvData + "/" + name, 800);
+  return testing::EncodeJpeg(
+      testing::Screenshot(testing::Crop(m, crop, crop, 1 - crop, 1 - crop)),
+      85);
+}
+
+TEST_F(SightingsTest, BenignBanksKeepSharedAppChromeAndStockPhotosFromLinking) {
+  // Without a benign bank the same app's chrome links two strangers.
+  Record(Ad("s1", "ann"), InScreenshot("leuvenA.jpg"));
+  Recorded strangers = Record(Ad("s2", "ben"), InScreenshot("baboon.jpg"));
+  ASSERT_EQ(strangers.earlier.size(), 1u);
+  ASSERT_OK(log_->Delete({"bazaar", "", "ann", ""}));
+  ASSERT_OK(log_->Delete({"bazaar", "", "ben", ""}));
+
+  // A curator files the app's empty screenshot, and a stock photo.
+  cv::Mat blank(600, 800, CV_8UC3, cv::Scalar(128, 128, 128));
+  ASSERT_OK(index_->Add(testing::EncodeJpeg(testing::Screenshot(blank)),
+                        "marketplace app", {}, "benign-app-chrome"));
+  ASSERT_OK(index_->Add(Photo("home.jpg"), "stock house", {}, "benign-stock"));
+
+  Recorded ann = Record(Ad("s3", "ann"), InScreenshot("leuvenA.jpg"));
+  Recorded ben = Record(Ad("s4", "ben"), InScreenshot("baboon.jpg"));
+  EXPECT_TRUE(ben.earlier.empty());
+  // Benign content is no finding either.
+  EXPECT_TRUE(ben.sighting.matches.empty());
+  // The item itself still links: another seller's screenshot of it.
+  Recorded carl = Record(Ad("s5", "carl"), InScreenshot("leuvenA.jpg", 0.1));
+  ASSERT_EQ(carl.earlier.size(), 1u);
+  EXPECT_EQ(carl.earlier[0].sighting.id, ann.sighting.id);
+  EXPECT_GE(carl.earlier[0].link.inliers, 15);
+
+  // Two sellers with the same stock photo are not linked by it.
+  Record(Ad("h1", "hugo"), Photo("home.jpg", 0, 0, 1, 1, false, 80));
+  Recorded ida = Record(Ad("h2", "ida"), Photo("home.jpg", 0.05, 0, 1, 1));
+  EXPECT_TRUE(ida.earlier.empty());
 }
 
 TEST(AdContext, IsValidatedNamingTheField) {

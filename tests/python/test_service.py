@@ -22,7 +22,8 @@ SERVICE = os.environ["SPOOR_QUERY_SERVICE"]
 INDEXER = os.environ["SPOOR_INDEXER"]
 SOURCE = os.environ["SPOOR_SOURCE_DIR"]
 ADS = os.path.join(SOURCE, "reference_images", "sample_ads")
-KEYS = {"platform": "py-platform-key", "curator": "py-curator-key"}
+KEYS = {"platform": "py-platform-key", "curator": "py-curator-key",
+        "investigator": "py-investigator-key"}
 
 
 def read(path):
@@ -193,6 +194,83 @@ class ServiceFromPython(unittest.TestCase):
         self.assertEqual(answers[0].response.matches[0].reference.source, "box.png")
         self.assertEqual(len(answers[1].response.matches), 0)
         self.assertEqual(answers[2].response.matches[0].reference.source, "graf1.jpg")
+
+    def test_investigators_follow_a_relisted_item_across_sellers(self):
+        lion = read(os.path.join(ADS, "ad_unrelated_lion.jpg"))
+        elephant = read(os.path.join(ADS, "ad_elephant_mirrored_crop_phone.jpg"))
+
+        def ad(data, ad_id, seller):
+            request = spoor_pb2.MatchRequest(
+                image=data, options=spoor_pb2.MatchOptions(include_evidence=True),
+                ad=spoor_pb2.AdContext(platform="py-inv", ad_id=ad_id,
+                                       seller_id=seller, title="lion " + ad_id))
+            return self.stub.Match(request, metadata=self.meta("platform"),
+                                   timeout=30)
+
+        first = ad(lion, "1", "alice")
+        relist = ad(lion, "2", "bob")
+        on_elephant = ad(elephant, "3", "carol")
+        self.assertEqual(len(relist.earlier_sightings), 1)
+        earlier = relist.earlier_sightings[0]
+        self.assertEqual(earlier.sighting.name, first.sighting)
+        self.assertEqual(earlier.sighting.ad.seller_id, "alice")
+        self.assertEqual(earlier.link.verdict, spoor_pb2.EXACT)
+
+        inv = self.meta("investigator")
+        got = self.stub.GetSighting(spoor_pb2.GetSightingRequest(name=relist.sighting),
+                                    metadata=inv, timeout=10)
+        self.assertEqual(got.ad.title, "lion 2")
+        listed = self.stub.ListSightings(
+            spoor_pb2.ListSightingsRequest(platform="py-inv", page_size=2),
+            metadata=inv, timeout=10)
+        self.assertEqual([s.ad.ad_id for s in listed.sightings], ["1", "2"])
+        rest = self.stub.ListSightings(
+            spoor_pb2.ListSightingsRequest(platform="py-inv", page_size=2,
+                                           page_token=listed.next_page_token),
+            metadata=inv, timeout=10)
+        self.assertEqual([s.ad.ad_id for s in rest.sightings], ["3"])
+        history = self.stub.GetAdHistory(
+            spoor_pb2.GetAdHistoryRequest(platform="py-inv", ad_id="2"),
+            metadata=inv, timeout=10)
+        self.assertEqual(len(history.links), 1)
+        linked = self.stub.GetSellerLinks(
+            spoor_pb2.GetSellerLinksRequest(platform="py-inv", seller_id="alice"),
+            metadata=inv, timeout=10)
+        self.assertEqual([s.seller_id for s in linked.sellers], ["bob"])
+        clusters = self.stub.ListClusters(spoor_pb2.ListClustersRequest(),
+                                          metadata=inv, timeout=10)
+        ours = [c for c in clusters.clusters
+                if any(s.platform == "py-inv" for s in c.sellers)]
+        self.assertEqual(len(ours), 1)
+        self.assertEqual(sorted(s.seller_id for s in ours[0].sellers),
+                         ["alice", "bob"])
+        cluster = self.stub.GetCluster(
+            spoor_pb2.GetClusterRequest(name="clusters/" + relist.sighting.split("/")[1]),
+            metadata=inv, timeout=10)
+        self.assertEqual(cluster.name, ours[0].name)
+        # Where the elephant reference was seen.
+        reference = on_elephant.matches[0].reference.name
+        seen = self.stub.GetReferenceSightings(
+            spoor_pb2.GetReferenceSightingsRequest(name=reference),
+            metadata=inv, timeout=10)
+        self.assertIn("carol", [s.ad.seller_id for s in seen.sightings])
+
+        # Reviews are the curator's; deletion the platform's.
+        review = spoor_pb2.ReviewLinkRequest(name=earlier.link.name,
+                                             review=spoor_pb2.CONFIRMED,
+                                             note="same lion photo")
+        self.assertCode(grpc.StatusCode.PERMISSION_DENIED, lambda: self.stub.ReviewLink(
+            review, metadata=inv, timeout=10))
+        confirmed = self.stub.ReviewLink(review, metadata=self.meta("curator"),
+                                         timeout=10)
+        self.assertEqual(confirmed.review, spoor_pb2.CONFIRMED)
+        deleted = self.stub.DeleteSightings(
+            spoor_pb2.DeleteSightingsRequest(platform="py-inv", seller_id="bob"),
+            metadata=self.meta("platform"), timeout=10)
+        self.assertEqual(deleted.deleted_sightings, 1)
+        self.assertCode(grpc.StatusCode.NOT_FOUND, lambda: self.stub.GetSighting(
+            spoor_pb2.GetSightingRequest(name=relist.sighting), metadata=inv,
+            timeout=10))
 
 
 if __name__ == "__main__":

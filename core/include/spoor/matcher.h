@@ -64,6 +64,9 @@ struct MatchOptions {
   // Fill MatchResult.query_hash and query_features, so the caller can keep
   // the query (a sighting) without describing it again. Default: false.
   bool keep_query = false;
+  // Longest side of a JPEG thumbnail of the query to return in
+  // MatchResult.thumbnail (for case reports); 0: none. Default: 0.
+  int thumbnail_side = 0;
   // Polled between stages; when it returns true the match stops with
   // DeadlineExceeded (a caller's deadline passed, or it went away).
   // Default: never stops.
@@ -95,6 +98,9 @@ struct Match {
   Box query_box;           ///< where the reference appears in the query
   Box ref_box;             ///< which part of the reference appears
   Transform transform;
+  // Where the inliers lie in the query, original pixels (empty for a match
+  // on the hash alone): what a caller discounting benign regions counts.
+  std::vector<std::array<float, 2>> query_inliers;
 };
 
 // Milliseconds spent in each stage.
@@ -117,6 +123,7 @@ struct MatchResult {
   // features as a reference would store them.
   Hash256 query_hash{};
   LocalFeatures query_features;
+  std::vector<std::uint8_t> thumbnail;  ///< JPEG, with thumbnail_side
 };
 
 class Matcher {

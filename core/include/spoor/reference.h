@@ -35,6 +35,14 @@ absl::Status ValidateLabels(const Labels& labels);
 inline constexpr const char* kDefaultBank = "default";
 inline constexpr const char* kSightingsBank = "sightings";
 
+// Banks named "benign-..." (benign-stock, benign-app-chrome) hold content
+// known to be harmless that unrelated ads share: app screenshots' chrome,
+// platform watermarks, stock photos. Their matches are never reported as
+// matches, and the parts of an ad they explain do not link it to other ads
+// (SightingLog::Record).
+inline constexpr const char* kBenignBankPrefix = "benign-";
+bool IsBenignBank(const std::string& bank);
+
 // InvalidArgument unless `name` is 1-63 of [a-z0-9-], starting with a letter
 // or digit. `allow_sightings`: whether "sightings" itself is acceptable (a
 // search may name it; a reference may not be added to it).

@@ -185,6 +185,11 @@ class ReferenceIndex {
   std::vector<GlobalHit> SearchGlobal(const LocalFeatures& features,
                                       int neighbours, int max_results) const;
   absl::StatusOr<StoredReference> Load(std::int64_t id) const;
+  // The references of the benign-* banks (at most kMostBenignCandidates,
+  // oldest first): the Matcher verifies them for every query, so shared
+  // chrome is taken out even when many earlier ads outvote it.
+  std::vector<std::int64_t> BenignIds() const;
+  static constexpr int kMostBenignCandidates = 64;
   // The database the references live in, shared with SightingLog.
   const std::shared_ptr<Database>& database() const { return database_; }
 
@@ -219,6 +224,7 @@ class ReferenceIndex {
   std::unique_ptr<VladCodebook> codebook_;        // null until learnt
   std::int64_t codebook_references_ = 0;  // references it was learnt from
   bool rebuilt_on_open_ = false;
+  std::vector<std::int64_t> benign_ids_;  // guarded by mu_
 };
 
 }  // namespace spoor

@@ -172,7 +172,9 @@ class SightingLog {
   ~SightingLog();
 
   // Records that `ad` showed the image (SHA-256 `sha256`, `bytes` long) the
-  // Matcher described in `result` (run with keep_query). Keeps the image in
+  // Matcher described in `result` (run with keep_query); keeps
+  // result.thumbnail too when there is one (the platform's policy allows
+  // pixels). Keeps the image in
   // the sightings bank, the matches with references, and a link to every
   // earlier sighting (of another ad) whose image `result` matched or that
   // shows the same bytes. Idempotent: the same ad and image again returns
@@ -190,6 +192,10 @@ class SightingLog {
       std::int64_t reference_id, const MatchResult& result);
 
   absl::StatusOr<Sighting> Get(std::int64_t id) const;  ///< NotFound
+  // The JPEG thumbnail kept of a sighting's image; NotFound when its
+  // platform's policy kept none.
+  absl::StatusOr<std::vector<std::uint8_t>> Thumbnail(
+      std::int64_t sighting_id) const;
   // Sightings with id > after_id, ascending, at most `limit`.
   absl::StatusOr<std::vector<Sighting>> List(const SightingFilter& filter,
                                              std::int64_t after_id,

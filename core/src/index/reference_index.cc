@@ -180,6 +180,7 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
   SPOOR_ASSIGN_OR_RETURN(index->database_,
                          Database::Open(PathIn(dir, kDatabase)));
   SPOOR_ASSIGN_OR_RETURN(index->store_, ReferenceStore::Open(index->database_));
+  SPOOR_ASSIGN_OR_RETURN(index->benign_ids_, index->store_->BenignIds());
   std::unique_lock lock(index->mu_);
   SPOOR_RETURN_IF_ERROR(index->RebuildLocked());
   SPOOR_RETURN_IF_ERROR(index->WriteManifestLocked());
@@ -200,6 +201,7 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Open(
   }
   SPOOR_ASSIGN_OR_RETURN(index->database_, Database::Open(db_path));
   SPOOR_ASSIGN_OR_RETURN(index->store_, ReferenceStore::Open(index->database_));
+  SPOOR_ASSIGN_OR_RETURN(index->benign_ids_, index->store_->BenignIds());
   SavedCounts saved;
   saved.references = manifest.value("references", std::int64_t{-1});
   saved.descriptors = manifest.value("descriptors", std::int64_t{-1});
@@ -476,6 +478,7 @@ absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
   // from it gives the same indexes.
   QuantiseForStorage(stored.features);
   SPOOR_ASSIGN_OR_RETURN(std::int64_t id, store_->Insert(stored));
+  if (IsBenignBank(stored.reference.bank)) benign_ids_.push_back(id);
   hashes_->Add(id, stored.hash);
   // An untrained tier (IVF, or no codebook yet) gets the reference when it is
   // trained and rebuilt from the database at a Save().
@@ -521,7 +524,11 @@ absl::StatusOr<bool> ReferenceIndex::Promote(std::int64_t id,
   SPOOR_RETURN_IF_ERROR(ValidateBankName(bank));
   SPOOR_RETURN_IF_ERROR(ValidateLabels(labels));
   // The vectors are indexed already: only the row changes.
-  return store_->Promote(id, bank, source, labels);
+  std::unique_lock lock(mu_);
+  SPOOR_ASSIGN_OR_RETURN(bool promoted,
+                         store_->Promote(id, bank, source, labels));
+  if (promoted && IsBenignBank(bank)) benign_ids_.push_back(id);
+  return promoted;
 }
 
 std::optional<std::int64_t> ReferenceIndex::FindBySha256(
@@ -532,6 +539,7 @@ std::optional<std::int64_t> ReferenceIndex::FindBySha256(
 absl::Status ReferenceIndex::Remove(std::int64_t id) {
   std::unique_lock lock(mu_);
   SPOOR_ASSIGN_OR_RETURN(bool deleted, store_->Remove(id));
+  std::erase(benign_ids_, id);
   // Kept as the image of its sightings: its vectors stay searchable.
   if (!deleted) return absl::OkStatus();
   hashes_->Remove(id);
@@ -543,6 +551,15 @@ absl::Status ReferenceIndex::Remove(std::int64_t id) {
   // Graph indexes (HNSW) cannot remove: rebuild them from the database.
   if (absl::IsUnimplemented(removed)) return RebuildLocked();
   return removed;
+}
+
+std::vector<std::int64_t> ReferenceIndex::BenignIds() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::int64_t> out(
+      benign_ids_.begin(),
+      benign_ids_.begin() +
+          std::min<std::size_t>(benign_ids_.size(), kMostBenignCandidates));
+  return out;
 }
 
 absl::StatusOr<Reference> ReferenceIndex::Get(std::int64_t id) const {

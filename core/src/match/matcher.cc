@@ -5,6 +5,8 @@
 #include <cmath>
 #include <map>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
@@ -118,6 +120,12 @@ bool Evaluate(const Pass& pass, const Verification& v,
     full = flip * h_orig;
   }
   match.inliers = v.inliers;
+  match.query_inliers.clear();
+  for (const auto& p : v.query_inliers) {
+    float x = static_cast<float>(p[0] * q_scale);
+    if (pass.mirrored) x = static_cast<float>(query_w) - x;
+    match.query_inliers.push_back({x, static_cast<float>(p[1] * q_scale)});
+  }
   match.query_box =
       ToBox(Project(full, ref.reference.width, ref.reference.height), query_w,
             query_h);
@@ -150,6 +158,39 @@ bool Evaluate(const Pass& pass, const Verification& v,
   match.verdict = copy ? Verdict::kModifiedCopy : Verdict::kSameItem;
   match.score = ScoreFromInliers(v.inliers);
   return true;
+}
+
+// `features` without the keypoints at `explained` points (feature
+// coordinates, within 1.5% of the longest side): what benign content
+// accounts for.
+LocalFeatures WithoutExplained(
+    const LocalFeatures& features,
+    const std::vector<std::array<float, 2>>& explained) {
+  if (explained.empty()) return features;
+  const float radius = 0.015f * std::max(features.width, features.height);
+  LocalFeatures out;
+  out.width = features.width;
+  out.height = features.height;
+  for (int i = 0; i < features.size(); ++i) {
+    const Keypoint& k = features.keypoints[i];
+    bool near = false;
+    for (const auto& p : explained) {
+      float dx = p[0] - k.x, dy = p[1] - k.y;
+      if (dx * dx + dy * dy < radius * radius) {
+        near = true;
+        break;
+      }
+    }
+    if (near) continue;
+    out.keypoints.push_back(k);
+    out.descriptors.insert(
+        out.descriptors.end(),
+        features.descriptors.begin() +
+            static_cast<std::ptrdiff_t>(i) * kDescriptorDim,
+        features.descriptors.begin() +
+            static_cast<std::ptrdiff_t>(i + 1) * kDescriptorDim);
+  }
+  return out;
 }
 
 }  // namespace
@@ -214,6 +255,17 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
                options.banks.end();
   };
 
+  if (options.thumbnail_side > 0) {
+    cv::Mat bgr(image.height, image.width, CV_8UC3,
+                const_cast<std::uint8_t*>(image.bgr.data()));
+    double s = std::min(1.0, static_cast<double>(options.thumbnail_side) /
+                                 std::max(image.width, image.height));
+    cv::Mat small;
+    cv::resize(bgr, small, cv::Size(), s, s, cv::INTER_AREA);
+    cv::imencode(".jpg", small, result.thumbnail,
+                 {cv::IMWRITE_JPEG_QUALITY, 80});
+  }
+
   auto stage = Clock::now();
   std::array<Hash256, kOrientationCount> variants = ComputeHashVariants(image);
   if (options.keep_query) result.query_hash = variants[0];
@@ -226,6 +278,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   t.hash_ms = MsSince(stage);
 
   const FeatureOptions& feature_options = index_.options().features;
+  const std::vector<std::int64_t> benign = index_.BenignIds();
   VoteOptions vote;
   vote.max_results = std::max(1, options.max_candidates);
   vote.min_votes = options.min_votes;
@@ -248,6 +301,11 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
           candidates.end())
         candidates.push_back(id);
     };
+    // Benign content is verified whatever the tiers rank it: many earlier
+    // ads sharing an app's chrome would outvote the chrome itself.
+    if (options.banks.empty() ||
+        std::any_of(options.banks.begin(), options.banks.end(), IsBenignBank))
+      for (std::int64_t id : benign) add(id);
     for (const Vote& v : votes) add(v.ref_id);
     for (const GlobalHit& g : global) add(g.ref_id);
     for (const HashHit& h : hash_hits)
@@ -255,8 +313,8 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     t.search_ms += MsSince(s);
 
     s = Clock::now();
+    std::vector<const StoredReference*> stored;
     for (std::int64_t id : candidates) {
-      if (stopped()) return false;
       auto cached = loaded.find(id);
       if (cached == loaded.end()) {
         auto read = index_.Load(id);
@@ -264,14 +322,48 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
         if (!in_banks(read->reference)) continue;
         cached = loaded.emplace(id, std::move(*read)).first;
       }
-      const StoredReference* stored = &cached->second;
-      Verification v = VerifyGeometry(pass.features, stored->features, {});
+      stored.push_back(&cached->second);
+    }
+    // Benign content first: what it explains in the query (an app's
+    // chrome, a stock photo) is taken out before the rest is verified, so a
+    // screenshot's item is matched on the item, not on the chrome.
+    std::stable_partition(stored.begin(), stored.end(),
+                          [](const StoredReference* r) {
+                            return IsBenignBank(r->reference.bank);
+                          });
+    Pass rest{pass.mirrored, {}};
+    std::vector<std::array<float, 2>> explained;
+    bool masked = false;
+    for (const StoredReference* ref : stored) {
+      if (stopped()) return false;
+      bool benign = IsBenignBank(ref->reference.bank);
+      if (!benign && !masked) {
+        rest.features = WithoutExplained(pass.features, explained);
+        masked = true;
+      }
+      const Pass& p = benign ? pass : rest;
+      Verification v = VerifyGeometry(p.features, ref->features, {});
       spoor::Match m;
-      m.reference = stored->reference;
-      if (!Evaluate(pass, v, *stored, image.original_width,
-                    image.original_height, m)) {
+      m.reference = ref->reference;
+      if (!Evaluate(p, v, *ref, image.original_width, image.original_height,
+                    m)) {
         m.score = 0;
       }
+      if (benign && m.score >= kDefaultMinScore) {
+        // Every keypoint of the benign image, carried onto the query by the
+        // fitted homography: where the query shows that content, whether or
+        // not its descriptors passed the ratio test (repeated glyphs of an
+        // app's status bar often do not).
+        cv::Matx33d h;
+        for (int i = 0; i < 9; ++i) h(i / 3, i % 3) = v.homography[i];
+        for (const Keypoint& k : ref->features.keypoints) {
+          cv::Vec3d q = h * cv::Vec3d(k.x, k.y, 1);
+          if (q[2] > 0)
+            explained.push_back({static_cast<float>(q[0] / q[2]),
+                                 static_cast<float>(q[1] / q[2])});
+        }
+      }
+      std::int64_t id = ref->reference.id;
       auto it = best.find(id);
       if (it == best.end() || m.score > it->second.score) best[id] = m;
     }
@@ -286,11 +378,13 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   // Copied before the mirror pass may need them.
   if (options.keep_query) result.query_features = direct.features;
 
-  // A match with an earlier ad's image does not stand in for a reference:
-  // the ad may be the mirror of one while the same bytes were seen before.
+  // A match with an earlier ad's image or with benign content does not
+  // stand in for a reference: the ad may be the mirror of one while the same
+  // bytes were seen before, or sit inside a known app's screenshot.
   auto has_match = [&] {
     for (const auto& [id, m] : best)
       if (m.reference.bank != kSightingsBank &&
+          !IsBenignBank(m.reference.bank) &&
           m.score >= std::max(options.min_score, kDefaultMinScore))
         return true;
     return false;

@@ -108,6 +108,48 @@ Link ReadLink(SQLite::Statement& q, int base = 0) {
   return l;
 }
 
+// What a benign match explains in an ad: the neighbourhood of each of its
+// inliers (app chrome is a few bands of text and bars, not a rectangle), or
+// its whole query box when it matched on the hash alone.
+struct BenignRegion {
+  Box box;
+  std::vector<std::array<float, 2>> points;
+};
+
+bool Explained(const std::vector<BenignRegion>& benign, float x, float y,
+               float radius) {
+  for (const BenignRegion& b : benign) {
+    if (b.points.empty()) {
+      const Box& q = b.box;
+      if (x >= q.x && y >= q.y && x < q.x + q.width && y < q.y + q.height)
+        return true;
+      continue;
+    }
+    for (const auto& p : b.points) {
+      float dx = p[0] - x, dy = p[1] - y;
+      if (dx * dx + dy * dy < radius * radius) return true;
+    }
+  }
+  return false;
+}
+
+// Whether `m` links ads once benign content is taken out. The Matcher
+// verified it without the query's keypoints that benign content explains,
+// so its inliers rest on the rest; a match without inliers (the hash alone,
+// or the same bytes) stands unless benign matches explain most of its box.
+bool RestsOnItem(const Match& m, const std::vector<BenignRegion>& benign,
+                 int width, int height) {
+  if (benign.empty() || !m.query_inliers.empty()) return true;
+  const float radius = 0.04f * std::max(width, height);
+  const Box& q = m.query_box;
+  int explained = 0, total = 0;
+  for (int i = 0; i < 10; ++i)
+    for (int j = 0; j < 10; ++j, ++total)
+      explained += Explained(benign, q.x + (i + 0.5f) * q.width / 10,
+                             q.y + (j + 0.5f) * q.height / 10, radius);
+  return explained < 0.8 * total;
+}
+
 bool Stronger(const Link& a, const Link& b) {
   return a.score != b.score ? a.score > b.score : a.id < b.id;
 }
@@ -340,6 +382,12 @@ absl::StatusOr<Recorded> SightingLog::Record(const AdContext& ad,
   image.features = result.query_features;
   SPOOR_ASSIGN_OR_RETURN(AddResult added, index_.Insert(std::move(image)));
 
+  // An ad whose image is benign content itself (a stock photo's very bytes)
+  // links nobody.
+  auto stored_image = index_.Get(added.id);
+  const bool benign_image =
+      stored_image.ok() && IsBenignBank(stored_image->bank);
+
   Recorded out;
   std::lock_guard lock(db_->mu);
   SQLite::Database& db = *db_->sql;
@@ -370,13 +418,28 @@ absl::StatusOr<Recorded> SightingLog::Record(const AdContext& ad,
       ins.bind(8, seen_at);
       ins.exec();
       id = db.getLastInsertRowid();
+      if (!result.thumbnail.empty()) {
+        SQLite::Statement thumb(db,
+                                "INSERT INTO thumbnails (image_id, jpeg) "
+                                "VALUES (?, ?) ON CONFLICT DO NOTHING");
+        thumb.bind(1, static_cast<int64_t>(added.id));
+        thumb.bind(2, result.thumbnail.data(),
+                   static_cast<int>(result.thumbnail.size()));
+        thumb.exec();
+      }
 
       // The earlier sightings of each matched image, other ads only; the
       // same bytes shown by another ad are an exact match of the whole.
       std::vector<Match> matches;
-      bool found_itself = false;
+      std::vector<BenignRegion> benign;
+      bool found_itself = benign_image;
       for (const Match& m : result.matches) {
         if (m.verdict == Verdict::kNoMatch) continue;
+        if (IsBenignBank(m.reference.bank)) {
+          benign.push_back({m.query_box, m.query_inliers});
+          continue;
+        }
+        if (benign_image) continue;
         matches.push_back(m);
         found_itself |= m.reference.id == added.id;
       }
@@ -406,6 +469,10 @@ absl::StatusOr<Recorded> SightingLog::Record(const AdContext& ad,
           "ref_y, ref_w, ref_h) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) "
           "ON CONFLICT DO NOTHING");
       for (const Match& m : matches) {
+        // What is left of the match outside benign content: too little, and
+        // it links nothing (it still counts as a match with a reference).
+        bool rests_on_item =
+            RestsOnItem(m, benign, result.width, result.height);
         if (m.reference.bank != kSightingsBank) {
           match.bind(1, static_cast<int64_t>(id));
           match.bind(2, static_cast<int64_t>(m.reference.id));
@@ -417,6 +484,7 @@ absl::StatusOr<Recorded> SightingLog::Record(const AdContext& ad,
           match.exec();
           match.reset();
         }
+        if (!rests_on_item) continue;
         earlier.bind(1, static_cast<int64_t>(m.reference.id));
         earlier.bind(2, static_cast<int64_t>(id));
         earlier.bind(3, ad.platform);
@@ -514,6 +582,27 @@ absl::StatusOr<Sighting> SightingLog::Get(std::int64_t id) const {
     return absl::NotFoundError(absl::StrCat("no sighting with id ", id));
   } catch (const std::exception& e) {
     return FromSqlite(e, "get");
+  }
+}
+
+absl::StatusOr<std::vector<std::uint8_t>> SightingLog::Thumbnail(
+    std::int64_t sighting_id) const {
+  std::lock_guard lock(db_->mu);
+  try {
+    SQLite::Statement q(*db_->sql,
+                        "SELECT t.jpeg FROM sightings s JOIN thumbnails t ON "
+                        "t.image_id = s.image_id WHERE s.id = ?");
+    q.bind(1, static_cast<int64_t>(sighting_id));
+    if (!q.executeStep()) {
+      return absl::NotFoundError(absl::StrCat(
+          "no thumbnail kept of sighting ", sighting_id,
+          " (its platform's policy keeps no pixels, or it does not exist)"));
+    }
+    const auto* data =
+        static_cast<const std::uint8_t*>(q.getColumn(0).getBlob());
+    return std::vector<std::uint8_t>(data, data + q.getColumn(0).getBytes());
+  } catch (const std::exception& e) {
+    return FromSqlite(e, "thumbnail");
   }
 }
 

@@ -114,6 +114,12 @@ CREATE TABLE links (
   UNIQUE (newer_id, older_id)
 );
 CREATE INDEX links_older ON links (older_id);
+-- A small JPEG of a sighting's image, for case reports: kept only for the
+-- platforms whose policy allows it, deleted with the image.
+CREATE TABLE thumbnails (
+  image_id INTEGER PRIMARY KEY REFERENCES refs(id) ON DELETE CASCADE,
+  jpeg BLOB NOT NULL
+);
 )sql",
 };
 

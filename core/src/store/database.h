@@ -20,7 +20,8 @@ class Database;
 namespace spoor {
 
 // 1: references, features, generation (before banks).
-// 2: banks (refs.bank, banks), sightings, sighting_matches, links.
+// 2: banks (refs.bank, banks), sightings, sighting_matches, links,
+//    thumbnails.
 inline constexpr int kSchemaVersion = 2;
 
 struct Database {

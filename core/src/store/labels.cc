@@ -55,6 +55,10 @@ absl::Status ValidateLabelFilter(const LabelFilter& filter) {
                    "'; labels are: ", absl::StrJoin(kFields, ", ")));
 }
 
+bool IsBenignBank(const std::string& bank) {
+  return bank.rfind(kBenignBankPrefix, 0) == 0;
+}
+
 absl::Status ValidateBankName(const std::string& name, bool allow_sightings) {
   bool ok = !name.empty() && name.size() <= 63 && name.front() != '-';
   for (char c : name)

@@ -320,6 +320,20 @@ absl::StatusOr<std::int64_t> ReferenceStore::Count() {
   }
 }
 
+absl::StatusOr<std::vector<std::int64_t>> ReferenceStore::BenignIds() {
+  std::lock_guard lock(db_->mu);
+  try {
+    SQLite::Statement q(*db_->sql,
+                        "SELECT id FROM refs WHERE bank LIKE 'benign-%' "
+                        "ORDER BY id");
+    std::vector<std::int64_t> out;
+    while (q.executeStep()) out.push_back(q.getColumn(0).getInt64());
+    return out;
+  } catch (const std::exception& e) {
+    return FromSqlite(e, "benign ids");
+  }
+}
+
 absl::StatusOr<std::map<std::string, std::int64_t>>
 ReferenceStore::BankCounts() {
   std::lock_guard lock(db_->mu);

@@ -71,6 +71,8 @@ class ReferenceStore {
                                               const LabelFilter& filter = {});
 
   absl::StatusOr<std::int64_t> Count();  ///< every row, sighting images too
+  // Ids of the rows in banks named benign-..., ascending.
+  absl::StatusOr<std::vector<std::int64_t>> BenignIds();
   // Rows in each bank, every bank listed.
   absl::StatusOr<std::map<std::string, std::int64_t>> BankCounts();
 

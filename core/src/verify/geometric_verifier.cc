@@ -125,6 +125,10 @@ Verification VerifyGeometry(const LocalFeatures& query,
   if (inliers < 4) return out;
   out.inliers = inliers;
   for (int i = 0; i < 9; ++i) out.homography[i] = h.at<double>(i / 3, i % 3);
+  out.query_inliers.reserve(inliers);
+  for (int i = 0; i < mask.rows; ++i)
+    if (mask.at<uchar>(i))
+      out.query_inliers.push_back({q_points[i].x, q_points[i].y});
   return out;
 }
 

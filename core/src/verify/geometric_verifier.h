@@ -8,6 +8,7 @@
 #define SPOOR_VERIFY_GEOMETRIC_VERIFIER_H_
 
 #include <array>
+#include <vector>
 
 #include "spoor/local_features.h"
 
@@ -30,6 +31,8 @@ struct Verification {
   // Row-major 3x3 map from reference feature coordinates to query feature
   // coordinates. Valid when inliers > 0.
   std::array<double, 9> homography{};
+  // Feature-coordinate positions of the inliers in the query.
+  std::vector<std::array<float, 2>> query_inliers;
 };
 
 Verification VerifyGeometry(const LocalFeatures& query,
