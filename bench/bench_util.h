@@ -6,10 +6,20 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <random>
 #include <thread>
 #include <vector>
 
 namespace spoor::bench {
+
+// The benchmark's generators draw from one seeded engine each.
+using Rng = std::mt19937_64;
+inline double Uniform(Rng& rng, double a, double b) {
+  return std::uniform_real_distribution<>(a, b)(rng);
+}
+inline int UniformInt(Rng& rng, int a, int b) {
+  return std::uniform_int_distribution<>(a, b)(rng);
+}
 
 // Cores on this machine, at least 1.
 inline int Cores() {

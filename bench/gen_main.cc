@@ -31,6 +31,7 @@
 #include <regex>
 #include <set>
 
+#include "bench_util.h"
 #include "corpus/disguises.h"
 
 namespace fs = std::filesystem;
@@ -38,65 +39,9 @@ using namespace spoor::corpus;
 
 namespace {
 
-using Rng = std::mt19937_64;
-
-double Uniform(Rng& rng, double a, double b) {
-  return std::uniform_real_distribution<>(a, b)(rng);
-}
-int UniformInt(Rng& rng, int a, int b) {
-  return std::uniform_int_distribution<>(a, b)(rng);
-}
-
-// One photo per background: the largest file of each wallpaper folder, and
-// mate-backgrounds files with size suffixes folded together.
-std::vector<std::string> BackgroundPhotos() {
-  std::vector<std::string> out;
-  for (const auto& dir : fs::directory_iterator(kWallpapers)) {
-    fs::path images = dir.path() / "contents" / "images";
-    if (!fs::exists(images)) continue;
-    std::string best;
-    std::uintmax_t best_size = 0;
-    for (const auto& f : fs::directory_iterator(images)) {
-      if (f.file_size() > best_size) {
-        best_size = f.file_size();
-        best = f.path().string();
-      }
-    }
-    if (!best.empty()) out.push_back(best);
-  }
-  std::map<std::string, std::pair<std::uintmax_t, std::string>> mate;
-  std::regex size_suffix("_[0-9]+x[0-9]+$");
-  if (fs::exists("/usr/share/backgrounds/mate")) {
-    for (const auto& f :
-         fs::recursive_directory_iterator("/usr/share/backgrounds/mate")) {
-      if (!f.is_regular_file()) continue;
-      std::string ext = f.path().extension().string();
-      if (ext != ".jpg" && ext != ".png") continue;
-      std::string stem =
-          std::regex_replace(f.path().stem().string(), size_suffix, "");
-      auto& slot = mate[stem];
-      if (f.file_size() > slot.first) slot = {f.file_size(), f.path().string()};
-    }
-  }
-  for (const auto& [stem, entry] : mate) out.push_back(entry.second);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// Photo cut-outs only (no cartoons, no toys).
-std::vector<std::string> Stamps() {
-  std::vector<std::string> out;
-  for (const auto& f : fs::recursive_directory_iterator(kStamps)) {
-    std::string rel = fs::relative(f.path(), kStamps).string();
-    if (f.path().extension() != ".png" ||
-        rel.find("cartoon") != std::string::npos ||
-        rel.find("toys") != std::string::npos)
-      continue;
-    out.push_back(rel);
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+using spoor::bench::Rng;
+using spoor::bench::Uniform;
+using spoor::bench::UniformInt;
 
 // Whether `m` has at least `min_corners` FAST corners, counted at 160x120 so
 // star-field noise and JPEG grain do not pass for structure.

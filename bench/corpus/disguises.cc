@@ -1,9 +1,11 @@
 #include "corpus/disguises.h"
 
 #include <filesystem>
+#include <map>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <random>
+#include <regex>
 
 #include "spoor/image.h"
 
@@ -43,6 +45,54 @@ cv::Mat Wallpaper(const std::string& name, cv::Size size) {
   return r(cv::Rect((r.cols - size.width) / 2, (r.rows - size.height) / 2,
                     size.width, size.height))
       .clone();
+}
+
+std::vector<std::string> BackgroundPhotos() {
+  std::vector<std::string> out;
+  for (const auto& dir : fs::directory_iterator(kWallpapers)) {
+    fs::path images = dir.path() / "contents" / "images";
+    if (!fs::exists(images)) continue;
+    std::string best;
+    std::uintmax_t best_size = 0;
+    for (const auto& f : fs::directory_iterator(images)) {
+      if (f.file_size() > best_size) {
+        best_size = f.file_size();
+        best = f.path().string();
+      }
+    }
+    if (!best.empty()) out.push_back(best);
+  }
+  std::map<std::string, std::pair<std::uintmax_t, std::string>> mate;
+  std::regex size_suffix("_[0-9]+x[0-9]+$");
+  if (fs::exists("/usr/share/backgrounds/mate")) {
+    for (const auto& f :
+         fs::recursive_directory_iterator("/usr/share/backgrounds/mate")) {
+      if (!f.is_regular_file()) continue;
+      std::string ext = f.path().extension().string();
+      if (ext != ".jpg" && ext != ".png") continue;
+      std::string stem =
+          std::regex_replace(f.path().stem().string(), size_suffix, "");
+      auto& slot = mate[stem];
+      if (f.file_size() > slot.first) slot = {f.file_size(), f.path().string()};
+    }
+  }
+  for (const auto& [stem, entry] : mate) out.push_back(entry.second);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> Stamps() {
+  std::vector<std::string> out;
+  for (const auto& f : fs::recursive_directory_iterator(kStamps)) {
+    std::string rel = fs::relative(f.path(), kStamps).string();
+    if (f.path().extension() != ".png" ||
+        rel.find("cartoon") != std::string::npos ||
+        rel.find("toys") != std::string::npos)
+      continue;
+    out.push_back(rel);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<std::uint8_t> EncodeJpeg(const cv::Mat& bgr, int quality) {

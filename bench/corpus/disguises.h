@@ -27,6 +27,13 @@ cv::Mat LoadStampBgra(const std::string& relative_path);
 // `size`.
 cv::Mat Wallpaper(const std::string& name, cv::Size size);
 
+// One photo per background: the largest file of each wallpaper folder, and
+// mate-backgrounds files with size suffixes folded together; sorted.
+std::vector<std::string> BackgroundPhotos();
+// The tuxpaint animal stamps that are photo cut-outs (no cartoons, no toys),
+// as paths under kStamps; sorted.
+std::vector<std::string> Stamps();
+
 std::vector<std::uint8_t> EncodeJpeg(const cv::Mat& bgr, int quality = 90);
 std::vector<std::uint8_t> EncodePng(const cv::Mat& image);
 
