@@ -6,6 +6,7 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <algorithm>
 #include <opencv2/core.hpp>
 
 #include "spoor/matcher.h"
@@ -238,6 +239,16 @@ TEST_F(SightingsTest, DeleteBySellerRemovesTheImageFromEveryStoreAndIndex) {
   Record(Ad("b1", "bob"), Photo("aero3.jpg", 0.1, 0.1, 1, 1, false, 60));
   ASSERT_EQ(SightingMatches(bytes), 2);
   std::int64_t before = index_->Stats().sighting_images;
+  // Her ad's URL is in the database file (once the log is checkpointed)...
+  auto file_holds = [&](const std::string& text) {
+    SQLite::Database db(tmp_.Join("index/references.db"),
+                        SQLite::OPEN_READWRITE);
+    db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    auto raw = testing::ReadFile(tmp_.Join("index/references.db"));
+    return std::search(raw.begin(), raw.end(), text.begin(), text.end()) !=
+           raw.end();
+  };
+  ASSERT_TRUE(file_holds("https://bazaar.example/a1"));
 
   auto deleted = log_->Delete({"bazaar", "", "alice", ""});
   ASSERT_OK(deleted);
@@ -264,6 +275,9 @@ TEST_F(SightingsTest, DeleteBySellerRemovesTheImageFromEveryStoreAndIndex) {
   q.bind(1, Sha256Hex(bytes.data(), bytes.size()));
   ASSERT_TRUE(q.executeStep());
   EXPECT_EQ(q.getColumn(0).getInt(), 0);
+  // ... and not even in its free pages after the delete (secure_delete).
+  EXPECT_FALSE(file_holds("https://bazaar.example/a1"));
+  EXPECT_TRUE(file_holds("https://bazaar.example/b1"));
 
   EXPECT_EQ(log_->Delete({"bazaar", "", "", ""}).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -167,7 +167,7 @@ LocalFeatures WithoutExplained(
     const LocalFeatures& features,
     const std::vector<std::array<float, 2>>& explained) {
   if (explained.empty()) return features;
-  const float radius = 0.015f * std::max(features.width, features.height);
+  const float radius = 0.025f * std::max(features.width, features.height);
   LocalFeatures out;
   out.width = features.width;
   out.height = features.height;

@@ -841,7 +841,9 @@ absl::StatusOr<DeleteResult> SightingLog::Delete(const SightingSelector& sel) {
     }
   }
   // Then the images no sighting shows: a crash before this is finished at
-  // the next Open.
+  // the next Open. (Nothing deleted, nothing to look for: retention runs
+  // this at every save tick.)
+  if (deleted == 0) return DeleteResult{};
   return RemoveOrphanImages(deleted);
 }
 

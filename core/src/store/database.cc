@@ -139,6 +139,9 @@ absl::StatusOr<std::shared_ptr<Database>> Database::Open(
     // only a killed process (NORMAL may lose the last commits).
     sql.exec("PRAGMA synchronous=FULL");
     sql.exec("PRAGMA foreign_keys=ON");
+    // Deleted sightings (takedown and privacy requests) are overwritten in
+    // the file, not left in free pages.
+    sql.exec("PRAGMA secure_delete=ON");
     sql.exec("PRAGMA busy_timeout=5000");
     int version = sql.execAndGet("PRAGMA user_version").getInt();
     db->migrated_from = version;
