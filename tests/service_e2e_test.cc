@@ -583,6 +583,10 @@ TEST_F(ServiceTest, EveryRpcByEveryRoleAndCredential) {
   ref_sightings.set_name("references/1");
   rpc("GetReferenceSightings", &v1::Spoor::Stub::GetReferenceSightings,
       ref_sightings, v1::GetReferenceSightingsResponse());
+  v1::GetSightingThumbnailRequest thumbnail;
+  thumbnail.set_name("sightings/1");
+  rpc("GetSightingThumbnail", &v1::Spoor::Stub::GetSightingThumbnail, thumbnail,
+      v1::SightingThumbnail());
   v1::ReviewLinkRequest review;
   review.set_name("links/1");
   review.set_review(v1::CONFIRMED);
@@ -608,6 +612,7 @@ TEST_F(ServiceTest, EveryRpcByEveryRoleAndCredential) {
       {"ListClusters", {"investigator", "curator"}},
       {"GetCluster", {"investigator", "curator"}},
       {"GetReferenceSightings", {"investigator", "curator"}},
+      {"GetSightingThumbnail", {"investigator", "curator"}},
       {"ReviewLink", {"curator"}},
       {"DeleteSightings", {"platform", "curator"}},
   };
@@ -639,7 +644,7 @@ TEST_F(ServiceTest, EveryRpcByEveryRoleAndCredential) {
       ++cells;
     }
   }
-  EXPECT_EQ(cells, 16 * 6);
+  EXPECT_EQ(cells, 17 * 6);
 }
 
 TEST_F(ServiceTest, KeysAndRolesAreEnforced) {
@@ -1580,6 +1585,24 @@ TEST(ServiceConfigTest, ReadsTomlFiles) {
   ASSERT_OK(example);
   EXPECT_EQ(example->listen, "127.0.0.1:50051");
   EXPECT_EQ(example->max_message_bytes, 24 << 20);
+  EXPECT_TRUE(example->record_sightings);
+  EXPECT_TRUE(example->sighting_thumbnail_platforms.empty());
+  EXPECT_TRUE(example->sighting_retention_days.empty());
+  // Sighting settings are read and checked.
+  std::ofstream(dir.Join("sightings.toml"))
+      << "sighting_thumbnail_platforms = [\"bazaar\"]\n"
+         "[sighting_retention_days]\nbazaar = 30\n\"*\" = 0.5\n";
+  auto sightings = service::LoadConfig(dir.Join("sightings.toml"));
+  ASSERT_OK(sightings);
+  EXPECT_EQ(sightings->sighting_thumbnail_platforms,
+            std::vector<std::string>{"bazaar"});
+  EXPECT_EQ(sightings->sighting_retention_days.at("*"), 0.5);
+  std::ofstream(dir.Join("retention.toml"))
+      << "[sighting_retention_days]\nbazaar = -3\n";
+  EXPECT_EQ(service::LoadConfig(dir.Join("retention.toml")).status().message(),
+            dir.Join("retention.toml") +
+                ": sighting_retention_days.bazaar must be a number of days "
+                "above 0");
   auto example_keys =
       service::ApiKeys::Load(examples + "api_keys.example.toml");
   ASSERT_OK(example_keys);
