@@ -58,6 +58,23 @@ void BindBox(SQLite::Statement& q, int base, const Box& b) {
   q.bind(base + 3, b.height);
 }
 
+// Runs an insert whose first thirteen parameters are (a, b, score, verdict,
+// inliers, box of a, box of b), as the sighting_matches and links inserts
+// are; returns the rows inserted (0 when it was there already).
+int InsertPair(SQLite::Statement& q, std::int64_t a, std::int64_t b,
+               const Match& m, const Box& a_box, const Box& b_box) {
+  q.bind(1, static_cast<int64_t>(a));
+  q.bind(2, static_cast<int64_t>(b));
+  q.bind(3, m.score);
+  q.bind(4, VerdictName(m.verdict));
+  q.bind(5, m.inliers);
+  BindBox(q, 6, a_box);
+  BindBox(q, 10, b_box);
+  int inserted = q.exec();
+  q.reset();
+  return inserted;
+}
+
 constexpr const char* kSightingColumns =
     "s.id, s.image_id, r.sha256, r.width, r.height, s.platform, s.ad_id, "
     "s.seller_id, s.listing_time, s.title, s.url, s.seen_at";
@@ -473,17 +490,8 @@ absl::StatusOr<Recorded> SightingLog::Record(const AdContext& ad,
         // it links nothing (it still counts as a match with a reference).
         bool rests_on_item =
             RestsOnItem(m, benign, result.width, result.height);
-        if (m.reference.bank != kSightingsBank) {
-          match.bind(1, static_cast<int64_t>(id));
-          match.bind(2, static_cast<int64_t>(m.reference.id));
-          match.bind(3, m.score);
-          match.bind(4, VerdictName(m.verdict));
-          match.bind(5, m.inliers);
-          BindBox(match, 6, m.query_box);
-          BindBox(match, 10, m.ref_box);
-          match.exec();
-          match.reset();
-        }
+        if (m.reference.bank != kSightingsBank)
+          InsertPair(match, id, m.reference.id, m, m.query_box, m.ref_box);
         if (!rests_on_item) continue;
         earlier.bind(1, static_cast<int64_t>(m.reference.id));
         earlier.bind(2, static_cast<int64_t>(id));
@@ -493,17 +501,8 @@ absl::StatusOr<Recorded> SightingLog::Record(const AdContext& ad,
         while (earlier.executeStep())
           olders.push_back(earlier.getColumn(0).getInt64());
         earlier.reset();
-        for (std::int64_t older : olders) {
-          link.bind(1, static_cast<int64_t>(id));
-          link.bind(2, static_cast<int64_t>(older));
-          link.bind(3, m.score);
-          link.bind(4, VerdictName(m.verdict));
-          link.bind(5, m.inliers);
-          BindBox(link, 6, m.query_box);
-          BindBox(link, 10, m.ref_box);
-          link.exec();
-          link.reset();
-        }
+        for (std::int64_t older : olders)
+          InsertPair(link, id, older, m, m.query_box, m.ref_box);
       }
     }
     find.reset();
@@ -554,15 +553,8 @@ absl::StatusOr<std::vector<Sighting>> SightingLog::LinkReference(
       for (std::int64_t s : sightings) {
         // The match was the reference (query) onto the sighting's image:
         // swap the boxes into the sighting's point of view.
-        match.bind(1, static_cast<int64_t>(s));
-        match.bind(2, static_cast<int64_t>(reference_id));
-        match.bind(3, m.score);
-        match.bind(4, VerdictName(m.verdict));
-        match.bind(5, m.inliers);
-        BindBox(match, 6, m.ref_box);
-        BindBox(match, 10, m.query_box);
-        if (match.exec() > 0) ids.push_back(s);
-        match.reset();
+        if (InsertPair(match, s, reference_id, m, m.ref_box, m.query_box) > 0)
+          ids.push_back(s);
       }
     }
     tx.commit();
