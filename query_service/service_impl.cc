@@ -82,6 +82,35 @@ std::string Metadata(const grpc::ServerContext* ctx, const std::string& key) {
   return std::string(range.first->second.data(), range.first->second.size());
 }
 
+absl::StatusOr<int> PageSize(int requested) {
+  if (requested < 0)
+    return absl::InvalidArgumentError("page_size must not be negative");
+  return requested == 0 ? kDefaultPageSize : std::min(requested, kMaxPageSize);
+}
+
+// The id after which a page starts: 0 for the first page.
+absl::StatusOr<std::int64_t> PageStart(const std::string& token,
+                                       const std::string& collection) {
+  if (token.empty()) return 0;
+  auto id = ParseName(token, collection);
+  if (!id.ok()) return absl::InvalidArgumentError("page_token is not valid");
+  return *id;
+}
+
+absl::StatusOr<double> MinScore(bool has, double value) {
+  if (!has) return kDefaultMinScore;
+  if (!(value >= 0 && value <= 1))
+    return absl::InvalidArgumentError("min_score must be in [0, 1]");
+  return value;
+}
+
+absl::Status NeedSeller(const std::string& platform, const std::string& id) {
+  if (platform.empty())
+    return absl::InvalidArgumentError("platform is required");
+  if (id.empty()) return absl::InvalidArgumentError("seller_id is required");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 // The state one pool job shares between the handler that waits for it and
@@ -684,19 +713,12 @@ grpc::Status SpoorService::ListReferences(
       ctx, "ListReferences", {Role::kCurator, Role::kInvestigator},
       [&](const Call&) -> absl::Status {
         if (auto s = RequireIndex(); !s.ok()) return s;
-        if (request->page_size() < 0) {
-          return absl::InvalidArgumentError("page_size must not be negative");
-        }
-        int page_size = request->page_size() == 0
-                            ? kDefaultPageSize
-                            : std::min(request->page_size(), kMaxPageSize);
-        std::int64_t after = 0;
-        if (!request->page_token().empty()) {
-          auto id = ParseReferenceName(request->page_token());
-          if (!id.ok())
-            return absl::InvalidArgumentError("page_token is not valid");
-          after = *id;
-        }
+        auto page_size_or = PageSize(request->page_size());
+        if (!page_size_or.ok()) return page_size_or.status();
+        int page_size = *page_size_or;
+        auto after_or = PageStart(request->page_token(), "references");
+        if (!after_or.ok()) return after_or.status();
+        std::int64_t after = *after_or;
         LabelFilter filter;
         if (!request->filter().empty()) {
           size_t eq = request->filter().find('=');
@@ -766,39 +788,6 @@ grpc::Status SpoorService::GetIndexStats(grpc::ServerContext* ctx,
         return absl::OkStatus();
       });
 }
-
-namespace {
-
-absl::StatusOr<int> PageSize(int requested) {
-  if (requested < 0)
-    return absl::InvalidArgumentError("page_size must not be negative");
-  return requested == 0 ? kDefaultPageSize : std::min(requested, kMaxPageSize);
-}
-
-// The id after which a page starts: 0 for the first page.
-absl::StatusOr<std::int64_t> PageStart(const std::string& token,
-                                       const std::string& collection) {
-  if (token.empty()) return 0;
-  auto id = ParseName(token, collection);
-  if (!id.ok()) return absl::InvalidArgumentError("page_token is not valid");
-  return *id;
-}
-
-absl::StatusOr<double> MinScore(bool has, double value) {
-  if (!has) return kDefaultMinScore;
-  if (!(value >= 0 && value <= 1))
-    return absl::InvalidArgumentError("min_score must be in [0, 1]");
-  return value;
-}
-
-absl::Status NeedSeller(const std::string& platform, const std::string& id) {
-  if (platform.empty())
-    return absl::InvalidArgumentError("platform is required");
-  if (id.empty()) return absl::InvalidArgumentError("seller_id is required");
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 grpc::Status SpoorService::GetSighting(grpc::ServerContext* ctx,
                                        const v1::GetSightingRequest* request,

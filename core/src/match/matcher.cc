@@ -166,7 +166,6 @@ bool Evaluate(const Pass& pass, const Verification& v,
 LocalFeatures WithoutExplained(
     const LocalFeatures& features,
     const std::vector<std::array<float, 2>>& explained) {
-  if (explained.empty()) return features;
   const float radius = 0.025f * std::max(features.width, features.height);
   LocalFeatures out;
   out.width = features.width;
@@ -338,10 +337,12 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
       if (stopped()) return false;
       bool benign = IsBenignBank(ref->reference.bank);
       if (!benign && !masked) {
-        rest.features = WithoutExplained(pass.features, explained);
+        // Nothing explained (the common case): verify on the pass as it is.
+        if (!explained.empty())
+          rest.features = WithoutExplained(pass.features, explained);
         masked = true;
       }
-      const Pass& p = benign ? pass : rest;
+      const Pass& p = benign || explained.empty() ? pass : rest;
       Verification v = VerifyGeometry(p.features, ref->features, {});
       spoor::Match m;
       m.reference = ref->reference;
