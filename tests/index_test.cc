@@ -130,6 +130,83 @@ TEST_F(ReferenceIndexTest, CorruptFaissFileIsRebuiltNotTrusted) {
   ASSERT_OK((*index)->Verify());
 }
 
+// Found by index_open_fuzzer: a hash file with a plausible header and
+// damaged codes made faiss::read_index_binary throw and leak what it had
+// built (LeakSanitizer). FAISS files are now read only when their SHA-256 is
+// the one the manifest recorded at Save, so FAISS never sees such bytes.
+TEST_F(ReferenceIndexTest, FuzzLeak076ac48bDamagedHashFileNeverReachesFaiss) {
+  { CreateWith({"baboon.jpg", "fruits.jpg"}); }
+  std::vector<std::uint8_t> finding =
+      testing::ReadFile(testing::FixturePath("fuzz/index_open-leak-076ac48b"));
+  ASSERT_EQ(finding[0] % 6, 1);  // the fuzzer's selector: hash.faissbin
+  std::ofstream(dir() + "/hash.faissbin", std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(finding.data() + 1),
+             static_cast<std::streamsize>(finding.size() - 1));
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  EXPECT_EQ((*index)->Stats().hashes, 2);
+  ASSERT_OK((*index)->Verify());
+}
+
+// The manifest names each FAISS file's digest: a file swapped for another
+// valid one of the same size and count (another index's, an old copy) is
+// not trusted either.
+TEST_F(ReferenceIndexTest, FaissFileFromAnotherIndexIsRebuiltNotTrusted) {
+  { CreateWith({"baboon.jpg"}); }
+  fs::rename(dir(), tmp_.Join("first"));
+  { CreateWith({"fruits.jpg"}); }
+  fs::copy_file(tmp_.Join("first") + "/hash.faissbin", dir() + "/hash.faissbin",
+                fs::copy_options::overwrite_existing);
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  ASSERT_OK((*index)->Verify());
+  auto match = (*index)->FindBySha256(
+      Sha256Hex(Photo("fruits.jpg").data(), Photo("fruits.jpg").size()));
+  EXPECT_TRUE(match.has_value());
+}
+
+// An index saved before manifests named digests is rebuilt once on open,
+// which writes the files and their digests, and trusted from then on.
+TEST_F(ReferenceIndexTest, ManifestWithoutDigestsIsRebuiltOnceThenTrusted) {
+  { CreateWith({"baboon.jpg"}); }
+  std::string path = dir() + "/manifest.json";
+  nlohmann::json manifest = nlohmann::json::parse(std::ifstream(path));
+  ASSERT_TRUE(manifest.contains("files"));
+  EXPECT_EQ(manifest["files"].size(), 4u);  // hash, voting, codebook, global
+  manifest.erase("files");
+  std::ofstream(path, std::ios::trunc) << manifest.dump(2);
+  {
+    auto index = ReferenceIndex::Open(dir());
+    ASSERT_OK(index);
+    EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  }
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_FALSE((*index)->Stats().rebuilt_on_open);
+  ASSERT_OK((*index)->Verify());
+}
+
+// Found by index_open_fuzzer: a database whose pages were damaged past its
+// header was reported as INTERNAL. SQLite's corruption codes are now
+// DataLoss, from Open or from the first read that meets the damage.
+TEST_F(ReferenceIndexTest, DamagedDatabasePagesAreDataLoss) {
+  { CreateWith({"baboon.jpg", "fruits.jpg", "graf1.png"}); }
+  std::string db = dir() + "/references.db";
+  ASSERT_GT(fs::file_size(db), 5 * 4096u);
+  {
+    std::fstream f(db, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(4096);
+    std::string garbage(4 * 4096, '\x55');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  auto index = ReferenceIndex::Open(dir());
+  absl::Status status = index.ok() ? (*index)->Verify() : index.status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_NE(status.message().find("malformed"), std::string::npos) << status;
+}
+
 TEST_F(ReferenceIndexTest, InsertWithoutSaveIsRecoveredOnOpen) {
   {
     auto index = CreateWith({"baboon.jpg"});

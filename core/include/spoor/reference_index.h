@@ -195,21 +195,39 @@ class ReferenceIndex {
 
  private:
   ReferenceIndex(std::string dir, IndexOptions options);
-  // Counts the manifest recorded at the last Save(); -1 when absent.
+  // What a manifest records beyond the options: counts (-1 when absent),
+  // the database's generation, and the SHA-256 of each FAISS file written
+  // with it (a file without its digest, or with another, is not read).
   struct SavedCounts {
     std::int64_t references = -1;
     std::int64_t descriptors = -1;
     std::int64_t global_vectors = -1;
     std::int64_t codebook_references = 0;
     std::int64_t generation = -1;  ///< the database's, at the last Save()
+    std::map<std::string, std::string> digests;  ///< file name -> hex
+  };
+  // A FAISS index serialised under the lock, to be written after it.
+  struct PendingFile {
+    const char* name;
+    std::vector<std::uint8_t> bytes;
   };
   absl::Status LoadOrRebuild(const SavedCounts& saved);
   // Rebuilds every FAISS index from the database, training what needs it;
   // learns the VLAD codebook again when `relearn_codebook` or there is none.
   absl::Status RebuildLocked(bool relearn_codebook = false);
   bool CodebookStaleLocked(std::int64_t references) const;
-  absl::StatusOr<std::string> ManifestTextLocked() const;
-  absl::Status WriteManifestLocked();
+  // The counts and generation of the indexes in memory; under a lock that
+  // keeps writers out.
+  absl::StatusOr<SavedCounts> CountsLocked() const;
+  absl::StatusOr<std::vector<PendingFile>> SerializeLocked() const;
+  std::string ManifestText(const SavedCounts& counts) const;
+  // Writes `files` atomically, then the manifest naming their digests, last:
+  // a crash before it leaves the old manifest, whose digests no longer
+  // match, and Open rebuilds from the database.
+  absl::Status WriteSnapshot(const std::vector<PendingFile>& files,
+                             SavedCounts counts) const;
+  // True when DIR/name holds exactly what the manifest's digest says.
+  bool FileIntact(const SavedCounts& saved, const char* name) const;
 
   const std::string dir_;
   const IndexOptions options_;

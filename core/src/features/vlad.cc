@@ -74,7 +74,7 @@ absl::StatusOr<std::unique_ptr<VladCodebook>> VladCodebook::Train(
     auto model = std::make_unique<faiss::IndexPreTransform>(pca, words);
     model->own_fields = true;
     return std::unique_ptr<VladCodebook>(new VladCodebook(std::move(model)));
-  } catch (const faiss::FaissException& e) {
+  } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::FailedPreconditionError(
         absl::StrCat("VLAD codebook training failed: ", e.what()));
   }
@@ -99,7 +99,7 @@ absl::StatusOr<std::unique_ptr<VladCodebook>> VladCodebook::Read(
     loaded.release();
     return std::unique_ptr<VladCodebook>(
         new VladCodebook(std::unique_ptr<faiss::IndexPreTransform>(model)));
-  } catch (const faiss::FaissException& e) {
+  } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::DataLossError(
         absl::StrCat(path, ": cannot read VLAD codebook: ", e.what()));
   }

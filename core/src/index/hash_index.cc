@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<HashIndex>> HashIndex::Read(
     auto index = std::make_unique<HashIndex>();
     index->index_ = std::move(loaded);
     return index;
-  } catch (const faiss::FaissException& e) {
+  } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::DataLossError(
         absl::StrCat(path, ": cannot read hash index: ", e.what()));
   }

@@ -183,7 +183,10 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
   SPOOR_ASSIGN_OR_RETURN(index->benign_ids_, index->store_->BenignIds());
   std::unique_lock lock(index->mu_);
   SPOOR_RETURN_IF_ERROR(index->RebuildLocked());
-  SPOOR_RETURN_IF_ERROR(index->WriteManifestLocked());
+  SPOOR_ASSIGN_OR_RETURN(std::vector<PendingFile> files,
+                         index->SerializeLocked());
+  SPOOR_ASSIGN_OR_RETURN(SavedCounts counts, index->CountsLocked());
+  SPOOR_RETURN_IF_ERROR(index->WriteSnapshot(files, std::move(counts)));
   return index;
 }
 
@@ -209,6 +212,11 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Open(
   saved.codebook_references =
       manifest.value("codebook_references", std::int64_t{0});
   saved.generation = manifest.value("generation", std::int64_t{-1});
+  if (auto files = manifest.find("files");
+      files != manifest.end() && files->is_object()) {
+    for (const auto& [name, digest] : files->items())
+      if (digest.is_string()) saved.digests[name] = digest.get<std::string>();
+  }
   SPOOR_RETURN_IF_ERROR(index->LoadOrRebuild(saved));
   return index;
 }
@@ -221,9 +229,18 @@ absl::Status ReferenceIndex::LoadOrRebuild(const SavedCounts& saved) {
   // truth: rebuild from it.
   SPOOR_ASSIGN_OR_RETURN(std::int64_t generation, store_->Generation());
   bool consistent = saved.generation == generation && saved.references == count;
-  auto hashes = HashIndex::Read(PathIn(dir_, kHashFile));
+  // FAISS's readers trust their input (a damaged file can leak or worse,
+  // as the index_open fuzzer found), so only files whose digest matches the
+  // manifest's reach them.
+  absl::StatusOr<std::unique_ptr<HashIndex>> hashes =
+      absl::DataLossError("hash index not read");
+  if (consistent && FileIntact(saved, kHashFile))
+    hashes = HashIndex::Read(PathIn(dir_, kHashFile));
   consistent = consistent && hashes.ok() && (*hashes)->size() == count;
   std::unique_ptr<DescriptorIndex> descriptors;
+  if (consistent && options_.descriptor_factory != kNone) {
+    consistent = FileIntact(saved, kDescriptorFile);
+  }
   if (consistent && options_.descriptor_factory != kNone) {
     auto read = DescriptorIndex::Read(PathIn(dir_, kDescriptorFile),
                                       options_.descriptor_factory);
@@ -232,6 +249,11 @@ absl::Status ReferenceIndex::LoadOrRebuild(const SavedCounts& saved) {
   }
   std::unique_ptr<GlobalIndex> global;
   std::unique_ptr<VladCodebook> codebook;
+  if (consistent && options_.global_factory != kNone) {
+    consistent =
+        FileIntact(saved, kGlobalFile) &&
+        (saved.codebook_references == 0 || FileIntact(saved, kCodebookFile));
+  }
   if (consistent && options_.global_factory != kNone) {
     auto read =
         GlobalIndex::Read(PathIn(dir_, kGlobalFile), options_.global_factory);
@@ -259,7 +281,7 @@ absl::Status ReferenceIndex::LoadOrRebuild(const SavedCounts& saved) {
   rebuilt_on_open_ = true;
   // A codebook that still reads is kept: learning it again would change
   // every vector for no gain.
-  if (saved.codebook_references > 0) {
+  if (saved.codebook_references > 0 && FileIntact(saved, kCodebookFile)) {
     auto book = VladCodebook::Read(PathIn(dir_, kCodebookFile));
     if (book.ok()) {
       codebook_ = std::move(*book);
@@ -267,7 +289,21 @@ absl::Status ReferenceIndex::LoadOrRebuild(const SavedCounts& saved) {
     }
   }
   SPOOR_RETURN_IF_ERROR(RebuildLocked());
-  return WriteManifestLocked();
+  // Written now, so the next open finds files that match. Best effort: on a
+  // full disk the rebuilt indexes still serve from memory, the old manifest
+  // (whose digests no longer match) stays, and the next open rebuilds again.
+  SPOOR_ASSIGN_OR_RETURN(std::vector<PendingFile> files, SerializeLocked());
+  SPOOR_ASSIGN_OR_RETURN(SavedCounts counts, CountsLocked());
+  (void)WriteSnapshot(files, std::move(counts));
+  return absl::OkStatus();
+}
+
+bool ReferenceIndex::FileIntact(const SavedCounts& saved,
+                                const char* name) const {
+  auto digest = saved.digests.find(name);
+  if (digest == saved.digests.end()) return false;
+  auto actual = Sha256HexOfFile(PathIn(dir_, name));
+  return actual.ok() && *actual == digest->second;
 }
 
 bool ReferenceIndex::CodebookStaleLocked(std::int64_t references) const {
@@ -359,21 +395,62 @@ absl::Status ReferenceIndex::RebuildLocked(bool relearn_codebook) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReferenceIndex::ManifestTextLocked() const {
-  json j = OptionsToJson(options_);
-  j["references"] = hashes_->size();
-  j["descriptors"] = descriptors_ ? descriptors_->vectors().size() : 0;
-  j["global_vectors"] = global_ ? global_->vectors().size() : 0;
-  j["codebook_references"] = codebook_ ? codebook_references_ : 0;
+absl::StatusOr<ReferenceIndex::SavedCounts> ReferenceIndex::CountsLocked()
+    const {
+  SavedCounts c;
+  c.references = hashes_->size();
+  c.descriptors = descriptors_ ? descriptors_->vectors().size() : 0;
+  c.global_vectors = global_ ? global_->vectors().size() : 0;
+  c.codebook_references = codebook_ ? codebook_references_ : 0;
   // Called under the lock (shared or exclusive) that keeps writers out, so
   // the FAISS indexes hold exactly the database's changes up to this
   // generation.
-  SPOOR_ASSIGN_OR_RETURN(j["generation"], store_->Generation());
+  SPOOR_ASSIGN_OR_RETURN(c.generation, store_->Generation());
+  return c;
+}
+
+std::string ReferenceIndex::ManifestText(const SavedCounts& c) const {
+  json j = OptionsToJson(options_);
+  j["references"] = c.references;
+  j["descriptors"] = c.descriptors;
+  j["global_vectors"] = c.global_vectors;
+  j["codebook_references"] = c.codebook_references;
+  j["generation"] = c.generation;
+  j["files"] = json::object();
+  for (const auto& [name, digest] : c.digests) j["files"][name] = digest;
   return j.dump(2) + "\n";
 }
 
-absl::Status ReferenceIndex::WriteManifestLocked() {
-  SPOOR_ASSIGN_OR_RETURN(std::string text, ManifestTextLocked());
+absl::StatusOr<std::vector<ReferenceIndex::PendingFile>>
+ReferenceIndex::SerializeLocked() const {
+  std::vector<PendingFile> files;
+  auto take = [&](const char* name,
+                  absl::StatusOr<std::vector<std::uint8_t>> bytes) {
+    if (!bytes.ok()) return bytes.status();
+    files.push_back({name, std::move(*bytes)});
+    return absl::OkStatus();
+  };
+  SPOOR_RETURN_IF_ERROR(take(kHashFile, hashes_->Serialize()));
+  if (descriptors_) {
+    SPOOR_RETURN_IF_ERROR(
+        take(kDescriptorFile, descriptors_->vectors().Serialize()));
+  }
+  if (global_) {
+    if (codebook_)
+      SPOOR_RETURN_IF_ERROR(take(kCodebookFile, codebook_->Serialize()));
+    SPOOR_RETURN_IF_ERROR(take(kGlobalFile, global_->vectors().Serialize()));
+  }
+  return files;
+}
+
+absl::Status ReferenceIndex::WriteSnapshot(
+    const std::vector<PendingFile>& files, SavedCounts counts) const {
+  for (const PendingFile& file : files) {
+    counts.digests[file.name] = Sha256Hex(file.bytes.data(), file.bytes.size());
+    SPOOR_RETURN_IF_ERROR(
+        WriteBytesAtomically(PathIn(dir_, file.name), file.bytes));
+  }
+  std::string text = ManifestText(counts);
   return WriteBytesAtomically(
       PathIn(dir_, kManifest),
       std::vector<std::uint8_t>(text.begin(), text.end()));
@@ -394,40 +471,16 @@ absl::Status ReferenceIndex::Save() {
     }
   }
   // A snapshot in memory under the reader lock (Match goes on; adds and
-  // removes wait only for the copy), then the disk work with no lock held.
-  struct Pending {
-    std::string path;
-    std::vector<std::uint8_t> bytes;
-  };
-  std::vector<Pending> files;
+  // removes wait only for the copy), then the digests and the disk work with
+  // no lock held.
+  std::vector<PendingFile> files;
+  SavedCounts counts;
   {
     std::shared_lock lock(mu_);
-    auto take = [&](const char* name,
-                    absl::StatusOr<std::vector<std::uint8_t>> bytes) {
-      if (!bytes.ok()) return bytes.status();
-      files.push_back({PathIn(dir_, name), std::move(*bytes)});
-      return absl::OkStatus();
-    };
-    SPOOR_RETURN_IF_ERROR(take(kHashFile, hashes_->Serialize()));
-    if (descriptors_) {
-      SPOOR_RETURN_IF_ERROR(
-          take(kDescriptorFile, descriptors_->vectors().Serialize()));
-    }
-    if (global_) {
-      if (codebook_)
-        SPOOR_RETURN_IF_ERROR(take(kCodebookFile, codebook_->Serialize()));
-      SPOOR_RETURN_IF_ERROR(take(kGlobalFile, global_->vectors().Serialize()));
-    }
-    SPOOR_ASSIGN_OR_RETURN(std::string manifest, ManifestTextLocked());
-    // The manifest goes last: a crash before it leaves the old generation
-    // there, and Open rebuilds from the database.
-    files.push_back(
-        {PathIn(dir_, kManifest),
-         std::vector<std::uint8_t>(manifest.begin(), manifest.end())});
+    SPOOR_ASSIGN_OR_RETURN(files, SerializeLocked());
+    SPOOR_ASSIGN_OR_RETURN(counts, CountsLocked());
   }
-  for (const Pending& file : files)
-    SPOOR_RETURN_IF_ERROR(WriteBytesAtomically(file.path, file.bytes));
-  return absl::OkStatus();
+  return WriteSnapshot(files, std::move(counts));
 }
 
 absl::StatusOr<PreparedReference> ReferenceIndex::Prepare(

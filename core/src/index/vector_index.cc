@@ -91,7 +91,7 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
     map->own_fields = true;
     return std::unique_ptr<VectorIndex>(
         new VectorIndex(std::move(map), dim, factory, what));
-  } catch (const faiss::FaissException& e) {
+  } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::InvalidArgumentError(absl::StrCat(
         what, " factory '", factory, "' is not valid: ", e.what()));
   }
@@ -111,7 +111,7 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Read(
     }
     return std::unique_ptr<VectorIndex>(
         new VectorIndex(std::move(loaded), dim, factory, what));
-  } catch (const faiss::FaissException& e) {
+  } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::DataLossError(
         absl::StrCat(path, ": cannot read ", what, ": ", e.what()));
   }
@@ -125,7 +125,7 @@ absl::Status VectorIndex::Train(std::int64_t n, const float* x) {
   try {
     index_->train(n, x);
     return absl::OkStatus();
-  } catch (const faiss::FaissException& e) {
+  } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::FailedPreconditionError(
         absl::StrCat("cannot train ", what_, " '", factory_, "' on ", n,
                      " vectors: ", e.what()));
@@ -154,7 +154,7 @@ absl::Status VectorIndex::Add(std::int64_t n, const float* x,
   try {
     index_->add_with_ids(n, x, reinterpret_cast<const idx_t*>(ids));
     return absl::OkStatus();
-  } catch (const faiss::FaissException& e) {
+  } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::InternalError(absl::StrCat(what_, " add: ", e.what()));
   }
 }
@@ -164,7 +164,7 @@ absl::Status VectorIndex::RemoveRange(std::int64_t first, std::int64_t last) {
     faiss::IDSelectorRange selector(first, last);
     index_->remove_ids(selector);
     return absl::OkStatus();
-  } catch (const faiss::FaissException& e) {
+  } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::UnimplementedError(
         absl::StrCat(what_, " '", factory_, "' cannot remove: ", e.what()));
   }

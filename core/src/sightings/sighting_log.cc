@@ -18,8 +18,7 @@ namespace {
 constexpr std::size_t kMostFieldBytes = 2000;
 
 absl::Status FromSqlite(const std::exception& e, const char* what) {
-  return absl::InternalError(
-      absl::StrCat("sightings database: ", what, ": ", e.what()));
+  return SqliteError(e, "sightings database", what);
 }
 
 bool IsUtcTime(const std::string& t) {

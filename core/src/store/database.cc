@@ -1,6 +1,7 @@
 #include "store/database.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include "absl/strings/str_cat.h"
 
@@ -161,6 +162,24 @@ absl::StatusOr<std::shared_ptr<Database>> Database::Open(
         absl::StrCat(path, ": cannot open the database: ", e.what()));
   }
   return db;
+}
+
+absl::Status SqliteError(const std::exception& e, const char* store,
+                         const char* what) {
+  std::string message = absl::StrCat(store, ": ", what, ": ", e.what());
+  const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&e);
+  switch (sqlite ? (sqlite->getErrorCode() & 0xff) : -1) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::DataLossError(message);
+    case SQLITE_FULL:
+      return absl::ResourceExhaustedError(message);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(message);
+    default:
+      return absl::InternalError(message);
+  }
 }
 
 }  // namespace spoor

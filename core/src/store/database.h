@@ -7,6 +7,7 @@
 #ifndef SPOOR_STORE_DATABASE_H_
 #define SPOOR_STORE_DATABASE_H_
 
+#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -36,6 +37,13 @@ struct Database {
   std::unique_ptr<SQLite::Database> sql;
   int migrated_from = 0;  ///< user_version found on open
 };
+
+// The status for an exception out of SQLiteCpp, mapped once for every store:
+// DataLoss for a damaged database file (SQLITE_CORRUPT, SQLITE_NOTADB),
+// ResourceExhausted for a full disk, Unavailable while locked, Internal
+// otherwise. `store` and `what` name the store and the step.
+absl::Status SqliteError(const std::exception& e, const char* store,
+                         const char* what);
 
 }  // namespace spoor
 

@@ -71,8 +71,7 @@ StoredReference ReadStored(SQLite::Statement& q) {
 }
 
 absl::Status FromSqlite(const std::exception& e, const char* what) {
-  return absl::InternalError(
-      absl::StrCat("reference database: ", what, ": ", e.what()));
+  return SqliteError(e, "reference database", what);
 }
 
 }  // namespace
