@@ -18,6 +18,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <set>
 #include <thread>
 
@@ -422,6 +423,99 @@ TEST_F(ServiceTest, ReloadingTheKeyFileRevokesAndAddsKeys) {
 // Curator and investigator calls are in the audit log (who, what, when,
 // request id, outcome), platform calls are not, and the log survives a
 // restart: the second server appends to the first one's file.
+// The service on a full disk (a small tmpfs): adds (and matches that would
+// record a sighting) past the space get RESOURCE_EXHAUSTED naming the full
+// disk, read-only matching goes on, failed saves are logged and the service
+// stays up, and afterwards the index opens
+// and verifies with every acknowledged add. Needs root to mount; skipped
+// otherwise.
+TEST_F(ServiceTest, OnAFullDiskAddsAreRefusedAndNothingAcknowledgedIsLost) {
+  std::string full = tmp_.Join("full");
+  fs::create_directories(full);
+  if (std::system(("mount -t tmpfs -o size=4m tmpfs " + full + " 2>/dev/null")
+                      .c_str()) != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  }
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { (void)std::system(("umount -l " + dir).c_str()); }
+  } unmount{full};
+  IndexOptions small;
+  small.descriptor_factory = "none";  // small FAISS files
+  small.features.max_features = 300;
+  ASSERT_NE(testing::IndexBundledReferences(full + "/index", nullptr, small),
+            nullptr);
+  // Leave ~300 KB: a few adds fit, then the disk is full.
+  {
+    std::error_code ec;
+    auto space = fs::space(full, ec);
+    ASSERT_FALSE(ec);
+    std::ofstream filler(full + "/filler", std::ios::binary);
+    std::string block(4096, 'x');
+    for (std::uintmax_t n = 0; n + 300 * 1024 < space.available; n += 4096)
+      filler.write(block.data(), block.size());
+  }
+  config_.index_dir = full + "/index";
+  config_.save_interval_seconds = 0.2;
+  StartServer();
+
+  std::vector<std::string> acknowledged;
+  grpc::Status refused;
+  for (int i = 0; i < 100 && refused.ok(); ++i) {
+    cv::Mat noise(480, 640, CV_8UC3);
+    cv::randu(noise, 0, 255);
+    std::vector<std::uint8_t> png;
+    cv::imencode(".png", noise, png);
+    v1::AddReferenceResponse added;
+    grpc::Status s = Add(std::string(png.begin(), png.end()), &added);
+    if (s.ok()) {
+      acknowledged.push_back(added.reference().name());
+    } else {
+      refused = s;
+    }
+  }
+  ASSERT_FALSE(refused.ok()) << "the disk never filled";
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << refused.error_message();
+  EXPECT_NE(refused.error_message().find("full"), std::string::npos)
+      << refused.error_message();
+  // A Match with an ad context writes its sighting: not kept, so not
+  // acknowledged (the platform retries; recording is idempotent).
+  std::string elephant =
+      Bytes(testing::ReferenceImagesPath() + "/references/elephant.jpg");
+  v1::MatchResponse match;
+  grpc::Status recorded = Match(elephant, &match);
+  EXPECT_EQ(recorded.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << recorded.error_message();
+  EXPECT_NE(recorded.error_message().find("full"), std::string::npos)
+      << recorded.error_message();
+  // Without one, matching only reads: it goes on.
+  v1::MatchRequest read_only;
+  read_only.set_image(elephant);
+  grpc::ClientContext ctx;
+  Authorize(ctx, kPlatformKey);
+  grpc::Status matched = stub_->Match(&ctx, read_only, &match);
+  ASSERT_TRUE(matched.ok()) << matched.error_message();
+  ASSERT_FALSE(match.matches().empty());
+  EXPECT_EQ(match.matches(0).reference().source(), "elephant.jpg");
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  EXPECT_NE(log_text_->str().find("saving the index failed"), std::string::npos)
+      << log_text_->str();
+  server_->Shutdown(std::chrono::milliseconds(1000));
+  server_.reset();
+
+  fs::remove(full + "/filler");
+  auto index = ReferenceIndex::Open(full + "/index");
+  ASSERT_OK(index);
+  ASSERT_OK((*index)->Verify());
+  for (const std::string& name : acknowledged) {
+    std::int64_t id = std::stoll(name.substr(name.find('/') + 1));
+    EXPECT_OK((*index)->Get(id).status()) << name << " was acknowledged";
+  }
+  EXPECT_EQ((*index)->Stats().references,
+            12 + static_cast<std::int64_t>(acknowledged.size()));
+}
+
 TEST_F(ServiceTest, AuditLogRecordsCuratorAndInvestigatorCallsAcrossRestarts) {
   StartServer();
   v1::AddReferenceResponse added;
