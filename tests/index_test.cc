@@ -245,6 +245,18 @@ TEST_F(ReferenceIndexTest, AddAndRemoveWithoutSaveAreNotLostOnOpen) {
   EXPECT_EQ(hits[0].ref_id, added_id);
   EXPECT_FALSE((*index)->Load(1).ok());
 
+  // Closed again without a Save (a second crash). The first open's rebuild
+  // used to write only the manifest, with the new generation, over the old
+  // FAISS files, whose counts the add and remove left unchanged: the next
+  // open trusted them and lost the add. Now it writes the files too.
+  index->reset();
+  index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  ASSERT_OK((*index)->Verify());
+  hits = (*index)->SearchHashes(variants, 0, 10);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].ref_id, added_id);
+
   // Saved now: the next Open trusts the files again.
   ASSERT_OK((*index)->Save());
   index->reset();
