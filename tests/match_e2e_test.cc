@@ -27,26 +27,28 @@ std::string TiersName(const ::testing::TestParamInfo<Tiers>& info) {
 
 class MatchE2ETest : public ::testing::TestWithParam<Tiers> {
  protected:
-  static void SetUpTestSuite() {
-    tmp_ = new testing::TempDir();
-    IndexOptions global_only;
-    global_only.descriptor_factory = "none";
-    for (Tiers tiers : {Tiers::kDefault, Tiers::kGlobalOnly}) {
-      int i = static_cast<int>(tiers);
-      index_[i] = testing::IndexBundledReferences(
-                      tmp_->Join("index" + std::to_string(i)), nullptr,
-                      tiers == Tiers::kDefault ? IndexOptions{} : global_only)
-                      .release();
-      ASSERT_NE(index_[i], nullptr);
-      matcher_[i] = new Matcher(*index_[i]);
-    }
-  }
+  static void SetUpTestSuite() { tmp_ = new testing::TempDir(); }
   static void TearDownTestSuite() {
     for (int i = 0; i < 2; ++i) {
       delete matcher_[i];
       delete index_[i];
+      matcher_[i] = nullptr;
+      index_[i] = nullptr;
     }
     delete tmp_;
+  }
+  // Each tier's index is built on first use, so a process that runs one
+  // tier's tests (ctest runs each tier as one process) builds one index.
+  void SetUp() override {
+    int i = static_cast<int>(GetParam());
+    if (index_[i] != nullptr) return;
+    IndexOptions options;
+    if (GetParam() == Tiers::kGlobalOnly) options.descriptor_factory = "none";
+    index_[i] = testing::IndexBundledReferences(
+                    tmp_->Join("index" + std::to_string(i)), nullptr, options)
+                    .release();
+    ASSERT_NE(index_[i], nullptr);
+    matcher_[i] = new Matcher(*index_[i]);
   }
 
   const Matcher& matcher() const {
