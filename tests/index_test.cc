@@ -207,6 +207,29 @@ TEST_F(ReferenceIndexTest, DamagedDatabasePagesAreDataLoss) {
   EXPECT_NE(status.message().find("malformed"), std::string::npos) << status;
 }
 
+// Found by index_open_fuzzer: a database whose user_version claims the
+// current schema but whose refs table lacks a column (cites_appendix) was
+// opened, and every read then failed as INTERNAL. Open now checks the tables
+// against the migrations' schema and refuses the file as DataLoss.
+TEST_F(ReferenceIndexTest, FuzzCrash4c71a212DatabaseMissingAColumnIsRefused) {
+  { CreateWith({"baboon.jpg"}); }
+  std::vector<std::uint8_t> finding =
+      testing::ReadFile(testing::FixturePath("fuzz/index_open-crash-4c71a212"));
+  ASSERT_EQ(finding[0] % 6, 5);  // the fuzzer's selector: references.db
+  fs::remove(dir() + "/references.db-wal");
+  fs::remove(dir() + "/references.db-shm");
+  std::ofstream(dir() + "/references.db", std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(finding.data() + 1),
+             static_cast<std::streamsize>(finding.size() - 1));
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_FALSE(index.ok());
+  EXPECT_EQ(index.status().code(), absl::StatusCode::kDataLoss)
+      << index.status();
+  EXPECT_NE(index.status().message().find("lacks column refs."),
+            std::string::npos)
+      << index.status();
+}
+
 TEST_F(ReferenceIndexTest, InsertWithoutSaveIsRecoveredOnOpen) {
   {
     auto index = CreateWith({"baboon.jpg"});

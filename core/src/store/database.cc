@@ -3,6 +3,9 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <sqlite3.h>
 
+#include <map>
+#include <set>
+
 #include "absl/strings/str_cat.h"
 
 namespace spoor {
@@ -124,6 +127,45 @@ CREATE TABLE thumbnails (
 )sql",
 };
 
+// Each table's columns, as the database lists them.
+std::map<std::string, std::set<std::string>> Columns(SQLite::Database& sql) {
+  std::map<std::string, std::set<std::string>> out;
+  SQLite::Statement tables(
+      sql,
+      "SELECT name FROM sqlite_master WHERE type = 'table' "
+      "AND name NOT LIKE 'sqlite_%'");
+  while (tables.executeStep()) {
+    std::string table = tables.getColumn(0).getString();
+    SQLite::Statement columns(sql, "SELECT name FROM pragma_table_info(?)");
+    columns.bind(1, table);
+    auto& names = out[table];
+    while (columns.executeStep())
+      names.insert(columns.getColumn(0).getString());
+  }
+  return out;
+}
+
+// Empty when every table and column the migrations make is in `sql`;
+// otherwise what is missing. The expected schema is the migrations' own, run
+// once on an in-memory database, so it is never written down twice.
+std::string MissingSchema(SQLite::Database& sql) {
+  static const auto* expected = [] {
+    SQLite::Database memory(":memory:",
+                            SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    for (const char* migration : kMigrations) memory.exec(migration);
+    return new std::map<std::string, std::set<std::string>>(Columns(memory));
+  }();
+  auto actual = Columns(sql);
+  for (const auto& [table, columns] : *expected) {
+    auto found = actual.find(table);
+    if (found == actual.end()) return absl::StrCat("table ", table);
+    for (const std::string& column : columns)
+      if (!found->second.count(column))
+        return absl::StrCat("column ", table, ".", column);
+  }
+  return "";
+}
+
 }  // namespace
 
 Database::~Database() = default;
@@ -157,6 +199,13 @@ absl::StatusOr<std::shared_ptr<Database>> Database::Open(
       sql.exec(absl::StrCat("PRAGMA user_version = ", v + 1));
       tx.commit();
     }
+    // Found by index_open_fuzzer: a file whose user_version claims this
+    // schema but whose tables lack columns opened, and failed on first use.
+    if (std::string missing = MissingSchema(sql); !missing.empty()) {
+      return absl::DataLossError(absl::StrCat(
+          path, ": database schema version ", kSchemaVersion, " lacks ",
+          missing, "; the file is damaged or not Spoor's"));
+    }
   } catch (const std::exception& e) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": cannot open the database: ", e.what()));
@@ -167,6 +216,7 @@ absl::StatusOr<std::shared_ptr<Database>> Database::Open(
 absl::Status SqliteError(const std::exception& e, const char* store,
                          const char* what) {
   std::string message = absl::StrCat(store, ": ", what, ": ", e.what());
+  if (dynamic_cast<const DamagedRow*>(&e)) return absl::DataLossError(message);
   const auto* sqlite = dynamic_cast<const SQLite::Exception*>(&e);
   switch (sqlite ? (sqlite->getErrorCode() & 0xff) : -1) {
     case SQLITE_CORRUPT:

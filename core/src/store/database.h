@@ -10,6 +10,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -28,7 +29,8 @@ inline constexpr int kSchemaVersion = 2;
 struct Database {
   // Opens or creates the database at `path` (WAL, synchronous FULL, foreign
   // keys on) and migrates it. FailedPrecondition for an unreadable file or a
-  // schema newer than this build knows.
+  // schema newer than this build knows; DataLoss when a table lacks a column
+  // its schema version promises (a damaged or foreign file).
   static absl::StatusOr<std::shared_ptr<Database>> Open(
       const std::string& path);
   ~Database();
@@ -38,8 +40,14 @@ struct Database {
   int migrated_from = 0;  ///< user_version found on open
 };
 
+// Thrown by a store that reads a row it cannot make sense of (features that
+// do not unpack): damage, reported as DataLoss.
+struct DamagedRow : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // The status for an exception out of SQLiteCpp, mapped once for every store:
-// DataLoss for a damaged database file (SQLITE_CORRUPT, SQLITE_NOTADB),
+// DataLoss for a damaged database file (SQLITE_CORRUPT, SQLITE_NOTADB) or row,
 // ResourceExhausted for a full disk, Unavailable while locked, Internal
 // otherwise. `store` and `what` name the store and the step.
 absl::Status SqliteError(const std::exception& e, const char* store,

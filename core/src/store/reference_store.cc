@@ -66,7 +66,7 @@ StoredReference ReadStored(SQLite::Statement& q) {
   };
   absl::Status unpacked = UnpackFeatures(bytes(k), bytes(d), s.features);
   // Callers catch this at their one boundary and report the row's error.
-  if (!unpacked.ok()) throw std::runtime_error(std::string(unpacked.message()));
+  if (!unpacked.ok()) throw DamagedRow(std::string(unpacked.message()));
   return s;
 }
 
