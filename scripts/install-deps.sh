@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake pkg-config git clang-format
+  # sanitizer and fuzzing builds (scripts/sanitize.sh, scripts/fuzz.sh)
+  clang libclang-rt-14-dev
   # core libraries
   libopencv-dev libopencv-contrib-dev libfaiss-dev libopenblas-dev libvips-dev
   libsqlite3-dev libsqlitecpp-dev libssl-dev libtbb-dev

@@ -46,10 +46,12 @@ TEST(WorkerPoolTest, CountsUncaughtJobs) {
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(pool.Submit([&, i] {
       {
+        // Notified under the lock: the test cannot return (destroying `cv`)
+        // until the last job is done with it (TSan found the race).
         std::lock_guard lock(mu);
         ++done;
+        cv.notify_all();
       }
-      cv.notify_all();
       if (i % 2 == 0) throw std::logic_error("bug");
     }));
   }
