@@ -33,16 +33,31 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 # only add noise to the coverage signal.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
-failed=()
-for t in "${targets[@]}"; do
-  corpus="$work/corpus/$t"
-  findings="$work/findings/$t"
+# One target on each core at a time (FUZZ_JOBS overrides): each still gets
+# its SECONDS of a core, and the whole run takes SECONDS per nproc targets.
+jobs="${FUZZ_JOBS:-$(nproc)}"
+run_one() {
+  local t="$1" corpus="$work/corpus/$1" findings="$work/findings/$1" status=0
   mkdir -p "$corpus" "$findings"
-  echo "fuzz: $t for ${seconds}s"
-  status=0
   "$build_dir/tests/fuzz/$t" -max_total_time="$seconds" -timeout=60 \
     -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$findings/" \
     "$corpus" "$work/seeds/${t%_fuzzer}" >"$work/$t.log" 2>&1 || status=$?
+  echo "$status" >"$work/$t.status"
+}
+pending=("${targets[@]}")
+while [ ${#pending[@]} -ne 0 ]; do
+  batch=("${pending[@]:0:$jobs}")
+  pending=("${pending[@]:$jobs}")
+  echo "fuzz: ${batch[*]} for ${seconds}s"
+  for t in "${batch[@]}"; do run_one "$t" & done
+  wait
+done
+
+failed=()
+for t in "${targets[@]}"; do
+  findings="$work/findings/$t"
+  status="$(cat "$work/$t.status")"
+  echo "fuzz: $t"
   grep -E "^#[0-9]+\s+(DONE|INITED)|stat::number_of_executed_units|stat::peak_rss_mb" \
     "$work/$t.log" | sed "s/^/  /" || true
   # slow-unit-* files only report an input over 10 s (a busy machine, the
