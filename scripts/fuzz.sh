@@ -35,7 +35,8 @@ export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 
 # One target on each core at a time (FUZZ_JOBS overrides): each still gets
 # its SECONDS of a core, and the whole run takes SECONDS per nproc targets.
-jobs="${FUZZ_JOBS:-$(nproc)}"
+# (getconf, not nproc: nproc obeys the OMP_NUM_THREADS=1 set above.)
+jobs="${FUZZ_JOBS:-$(getconf _NPROCESSORS_ONLN)}"
 run_one() {
   local t="$1" corpus="$work/corpus/$1" findings="$work/findings/$1" status=0
   mkdir -p "$corpus" "$findings"
