@@ -228,15 +228,8 @@ TEST_F(IndexerCliTest, ManifestPathTraversalIsRefused) {
 // every acknowledged reference. Needs root to mount; skipped otherwise.
 TEST_F(IndexerCliTest, DiskFullIsAClearErrorAndTheIndexSurvives) {
   std::string full = tmp_.Join("full");
-  std::filesystem::create_directories(full);
-  if (std::system(("mount -t tmpfs -o size=6m tmpfs " + full + " 2>/dev/null")
-                      .c_str()) != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
-  }
-  struct Unmount {
-    std::string dir;
-    ~Unmount() { (void)std::system(("umount -l " + dir).c_str()); }
-  } unmount{full};
+  testing::SmallTmpfs disk(full, 6);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
 
   // 12 references fit in the database but not their FAISS files.
   std::string idx = full + "/idx";

@@ -431,15 +431,8 @@ TEST_F(ServiceTest, ReloadingTheKeyFileRevokesAndAddsKeys) {
 // otherwise.
 TEST_F(ServiceTest, OnAFullDiskAddsAreRefusedAndNothingAcknowledgedIsLost) {
   std::string full = tmp_.Join("full");
-  fs::create_directories(full);
-  if (std::system(("mount -t tmpfs -o size=4m tmpfs " + full + " 2>/dev/null")
-                      .c_str()) != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
-  }
-  struct Unmount {
-    std::string dir;
-    ~Unmount() { (void)std::system(("umount -l " + dir).c_str()); }
-  } unmount{full};
+  testing::SmallTmpfs disk(full, 4);
+  if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
   IndexOptions small;
   small.descriptor_factory = "none";  // small FAISS files
   small.features.max_features = 300;

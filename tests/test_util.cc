@@ -1,6 +1,7 @@
 #include "test_util.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 
 namespace spoor::testing {
@@ -13,6 +14,18 @@ std::string FixturePath(const std::string& name) {
 
 std::string ReferenceImagesPath() {
   return (fs::path(SPOOR_SOURCE_DIR) / "reference_images").string();
+}
+
+SmallTmpfs::SmallTmpfs(const std::string& dir, int megabytes) : dir_(dir) {
+  fs::create_directories(dir);
+  mounted_ =
+      std::system(("mount -t tmpfs -o size=" + std::to_string(megabytes) +
+                   "m tmpfs " + dir + " 2>/dev/null")
+                      .c_str()) == 0;
+}
+
+SmallTmpfs::~SmallTmpfs() {
+  if (mounted_) (void)std::system(("umount -l " + dir_).c_str());
 }
 
 TempDir::TempDir() {

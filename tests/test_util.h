@@ -59,6 +59,22 @@ class TempDir {
 
 std::vector<std::uint8_t> ReadFile(const std::string& path);
 
+// A tmpfs of `megabytes` mounted at `dir` (created) for full-disk tests,
+// unmounted at destruction. mounted() is false where mounting is not allowed
+// (not root): the test then skips.
+class SmallTmpfs {
+ public:
+  SmallTmpfs(const std::string& dir, int megabytes);
+  ~SmallTmpfs();
+  SmallTmpfs(const SmallTmpfs&) = delete;
+  SmallTmpfs& operator=(const SmallTmpfs&) = delete;
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
 // Creates an index at `dir` holding every photo of
 // reference_images/references (sources are file names; labels from
 // `labels_for(file name)`, empty by default) with `options`, saved. Fails the
