@@ -11,6 +11,7 @@ packages=(
   # core libraries
   libopencv-dev libopencv-contrib-dev libfaiss-dev libopenblas-dev libvips-dev
   libsqlite3-dev libsqlitecpp-dev libssl-dev libtbb-dev
+  libtesseract-dev tesseract-ocr-eng  # text in ad images (core/src/text)
   # executables: flags, logs, JSON, config
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev
   # gRPC service

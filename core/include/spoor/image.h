@@ -52,6 +52,12 @@ struct Image {
   }
 };
 
+// A rectangle of an image, in original-image pixels.
+struct Box {
+  int x = 0, y = 0, width = 0, height = 0;
+  bool operator==(const Box&) const = default;
+};
+
 // Decodes `bytes`. `name` only labels error messages (a file path, say).
 // Errors: InvalidArgument for empty, truncated, non-image or unsupported
 // input (SVG, PDF and other formats that can reach outside are refused) and

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "spoor/image.h"
 #include "spoor/local_features.h"
 #include "spoor/perceptual_hash.h"
 #include "spoor/reference.h"
@@ -25,7 +26,6 @@
 namespace spoor {
 
 class ReferenceIndex;
-struct Image;
 
 // Default match threshold: scores at or above it are reported as matches.
 // Chosen from the score distribution of unrelated photos (docs/SCORING.md).
@@ -71,11 +71,6 @@ struct MatchOptions {
   // DeadlineExceeded (a caller's deadline passed, or it went away).
   // Default: never stops.
   std::function<bool()> should_stop;
-};
-
-struct Box {
-  int x = 0, y = 0, width = 0, height = 0;  ///< original-image pixels
-  bool operator==(const Box&) const = default;
 };
 
 // The transform that takes the reference onto the query.
