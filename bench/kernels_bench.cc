@@ -13,6 +13,7 @@
 #include "spoor/image.h"
 #include "spoor/local_features.h"
 #include "spoor/perceptual_hash.h"
+#include "spoor/text.h"
 #include "verify/geometric_verifier.h"
 
 namespace {
@@ -175,6 +176,25 @@ void BM_UnpackFeatures(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_UnpackFeatures)->Unit(benchmark::kMicrosecond);
+
+// Reading text: a busy photo with no words (the line finder's candidates
+// are read and rejected), and a sample ad: a screenshot with a caption.
+void BM_ReadText(benchmark::State& state) {
+  const std::string path =
+      state.range(0) == 0
+          ? kPhoto
+          : std::string(SPOOR_SOURCE_DIR) +
+                "/reference_images/sample_ads/ad_screenshot_rotated_rhino.png";
+  auto image = Decoded(path);
+  (void)spoor::ReadText(image);  // loads this thread's Tesseract model
+  std::size_t words = 0;
+  for (auto _ : state) {
+    auto read = spoor::ReadText(image);
+    words = read.ok() ? read->size() : 0;
+  }
+  state.counters["words"] = static_cast<double>(words);
+}
+BENCHMARK(BM_ReadText)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

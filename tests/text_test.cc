@@ -11,7 +11,7 @@ namespace spoor {
 namespace {
 
 TextWord Word(std::string text, int x, int y, int w = 40, int h = 20) {
-  return {std::move(text), Box{x, y, w, h}, 90};
+  return {std::move(text), Box{x, y, w, h}, 90, Box{x, y, w, h}};
 }
 
 Image Decode(const cv::Mat& bgr) {
@@ -69,6 +69,15 @@ TEST(FindContactsTest, JoinsAPhoneNumberAcrossWordsOfOneLine) {
   EXPECT_EQ(contacts[0].box, (Box{50, 96, 290, 28}));
 }
 
+TEST(FindContactsTest, DropsANumberWithAnUncertainGroup) {
+  std::vector<TextWord> words = {Word("06", 0, 0), Word("12", 50, 0),
+                                 Word("34", 100, 0), Word("56", 150, 0),
+                                 Word("78", 200, 0)};
+  ASSERT_EQ(FindContacts(words).size(), 1u);
+  words[2].confidence = 72;  // "34" might be "54"
+  EXPECT_TRUE(FindContacts(words).empty());
+}
+
 TEST(FindContactsTest, DoesNotJoinDigitsOfDifferentLinesOrFarApart) {
   std::vector<TextWord> words = {Word("0612", 0, 0), Word("345678", 50, 100),
                                  Word("2026", 0, 200), Word("12345", 600, 200)};
@@ -124,6 +133,13 @@ TEST(ReadTextTest, BoxesAreInOriginalPixels) {
   EXPECT_GT(b.y + b.height, 400 - 10);  // around the baseline, full size
   EXPECT_LT(b.y, 400 - 60);
   EXPECT_GT(b.width, 2048 / 4);  // the number spans a good part of the width
+  // Each word lies within the line it was read in.
+  for (const TextWord& w : *words) {
+    EXPECT_LE(w.line.x, w.box.x) << w.text;
+    EXPECT_LE(w.line.y, w.box.y) << w.text;
+    EXPECT_GE(w.line.x + w.line.width, w.box.x + w.box.width) << w.text;
+    EXPECT_GE(w.line.y + w.line.height, w.box.y + w.box.height) << w.text;
+  }
 }
 
 TEST(ReadTextTest, ReadsAScreenshotsWords) {

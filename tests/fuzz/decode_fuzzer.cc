@@ -1,9 +1,12 @@
 // Fuzz target: untrusted bytes through the one decode path, then the
-// perceptual hash and the local features, as every ad image goes.
+// perceptual hash, the local features and the text reader, as every ad
+// image goes.
 //
 // Checks, beyond "no crash": a refusal is InvalidArgument or
 // ResourceExhausted with a message; a decoded image has the size it claims,
-// within the limits; every keypoint lies inside the image it came from.
+// within the limits; every keypoint lies inside the image it came from;
+// every word read lies inside the image and inside its line, and every phone
+// number found is 9 digits.
 #include <cstdint>
 #include <span>
 
@@ -11,6 +14,7 @@
 #include "spoor/image.h"
 #include "spoor/local_features.h"
 #include "spoor/perceptual_hash.h"
+#include "spoor/text.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
@@ -49,5 +53,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   }
   spoor::LocalFeatures mirrored = spoor::MirrorFeatures(f);
   if (mirrored.size() != f.size()) Fail("mirror changed the keypoint count");
+
+  spoor::TextOptions text;
+  text.max_lines = 3;
+  auto words = spoor::ReadText(*image, text);
+  if (!words.ok()) Fail("text: " + words.status().ToString());
+  auto inside = [](const spoor::Box& b, int x, int y, int w, int h) {
+    return b.width > 0 && b.height > 0 && b.x >= x && b.y >= y &&
+           b.x + b.width <= x + w && b.y + b.height <= y + h;
+  };
+  for (const spoor::TextWord& w : *words) {
+    if (!inside(w.box, 0, 0, image->original_width, image->original_height) ||
+        !inside(w.box, w.line.x, w.line.y, w.line.width, w.line.height))
+      Fail("word '" + w.text + "' outside its image or its line");
+  }
+  for (const spoor::Contact& c : spoor::FindContacts(*words)) {
+    if (c.kind == spoor::ContactKind::kPhone && c.value.size() != 9)
+      Fail("phone number '" + c.value + "' is not 9 digits");
+  }
   return 0;
 }

@@ -30,6 +30,7 @@ struct TextWord {
   std::string text;      ///< UTF-8, as read
   Box box;               ///< original-image pixels
   float confidence = 0;  ///< Tesseract's, 0..100
+  Box line;              ///< the text line it was read in, the same pixels
 };
 
 struct TextOptions {
@@ -61,8 +62,9 @@ struct Contact {
 
 // The contact details among `words` (in any order; words on one line are
 // joined left to right): phone numbers of 9 to 15 digits, written with
-// spaces, dots, dashes, brackets or a leading +; e-mail addresses; @handles
-// of 3 or more characters. Each value once.
+// spaces, dots, dashes, brackets or a leading +, every digit group read with
+// confidence 80 or more (a misread number would link strangers); e-mail
+// addresses; @handles of 3 or more characters. Each value once.
 std::vector<Contact> FindContacts(std::span<const TextWord> words);
 
 // A phone number's last 9 digits, so that the international and the

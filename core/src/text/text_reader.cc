@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <memory>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
@@ -35,40 +36,156 @@ tesseract::TessBaseAPI* ThreadTesseract() {
   return holder.api.get();
 }
 
-// A candidate text line: where it is in the working image, and the strokes
-// binarised dark on white.
+// A candidate text line: where it is in the working image, and its glyphs
+// drawn dark on white (nothing else: texture next to the words stays out).
 struct Line {
   cv::Rect rect;  ///< of `strokes`, which may reach past the image's edge
   cv::Mat strokes;
-  int glyphs = 0;       ///< stroke components of a glyph's height
+  int glyphs = 0;       ///< glyphs on the line's baseline
   bool bright = false;  ///< strokes brighter than their surroundings
 };
-
-// Connected strokes at least 40% of the line's height: a line of text has
-// several, a textured patch or an edge few.
-int CountGlyphs(const cv::Mat& strokes) {
-  cv::Mat labels, stats, centroids;
-  int n = cv::connectedComponentsWithStats(strokes, labels, stats, centroids, 8,
-                                           CV_32S);
-  int glyphs = 0;
-  for (int i = 1; i < n; ++i)
-    if (stats.at<int>(i, cv::CC_STAT_HEIGHT) * 10 >= strokes.rows * 4 &&
-        stats.at<int>(i, cv::CC_STAT_AREA) >= 6)
-      ++glyphs;
-  return glyphs;
-}
 
 double Overlap(const cv::Rect& a, const cv::Rect& b) {
   double inter = (a & b).area();
   return inter / std::min(a.area(), b.area());
 }
 
+// A stroke component shaped like a glyph.
+struct Glyph {
+  cv::Rect rect;
+  int label = 0;
+};
+
+int Find(std::vector<int>& parent, int i) {
+  while (parent[i] != i) i = parent[i] = parent[parent[i]];
+  return i;
+}
+
+// Whether `b` (to the right of `a`) continues `a`'s line: similar height,
+// sharing most of the smaller one's rows, and close (within a word or the
+// space between words).
+bool Continues(const cv::Rect& a, const cv::Rect& b) {
+  int ha = a.height, hb = b.height;
+  if (2 * std::min(ha, hb) < std::max(ha, hb)) return false;
+  int top = std::max(a.y, b.y);
+  int bottom = std::min(a.y + ha, b.y + hb);
+  if (2 * (bottom - top) < std::min(ha, hb)) return false;
+  int gap = b.x - (a.x + a.width);
+  return 2 * gap < 3 * std::max(ha, hb) &&
+         gap > -std::min(a.width, b.width) / 2;
+}
+
+// The lines of glyphs in one binarised plane: components a glyph's size,
+// chained left to right into lines of three or more.
+void LinesOf(const cv::Mat& strokes, bool bright, int max_height,
+             std::vector<Line>& found) {
+  cv::Mat labels, stats, centroids;
+  int n = cv::connectedComponentsWithStats(strokes, labels, stats, centroids, 8,
+                                           CV_32S);
+  std::vector<Glyph> glyphs;
+  for (int i = 1; i < n; ++i) {
+    cv::Rect r(stats.at<int>(i, cv::CC_STAT_LEFT),
+               stats.at<int>(i, cv::CC_STAT_TOP),
+               stats.at<int>(i, cv::CC_STAT_WIDTH),
+               stats.at<int>(i, cv::CC_STAT_HEIGHT));
+    int area = stats.at<int>(i, cv::CC_STAT_AREA);
+    // Glyphs 8 px to a sixth of the picture tall, at most twice as wide as
+    // tall (two glyphs touching), strokes filling part of the box.
+    // (or solid and thin: a stem, "l", "1").
+    if (r.height < 8 || r.height > max_height || r.width > 2 * r.height ||
+        area < 6 || area * 10 < r.area() ||
+        (area * 10 > r.area() * 9 && 3 * r.width > r.height))
+      continue;
+    glyphs.push_back({r, i});
+  }
+  if (glyphs.size() > 4000) return;  // noise, not text
+  std::sort(glyphs.begin(), glyphs.end(),
+            [](const Glyph& a, const Glyph& b) { return a.rect.x < b.rect.x; });
+  std::vector<int> parent(glyphs.size());
+  for (size_t i = 0; i < parent.size(); ++i) parent[i] = static_cast<int>(i);
+  for (size_t i = 0; i < glyphs.size(); ++i) {
+    const cv::Rect& a = glyphs[i].rect;
+    for (size_t j = i + 1; j < glyphs.size(); ++j) {
+      const cv::Rect& b = glyphs[j].rect;
+      if (b.x > a.x + a.width + 4 * a.height) break;
+      if (Continues(a, b))
+        parent[Find(parent, static_cast<int>(j))] =
+            Find(parent, static_cast<int>(i));
+    }
+  }
+  std::vector<std::vector<const Glyph*>> groups(glyphs.size());
+  for (size_t i = 0; i < glyphs.size(); ++i)
+    groups[Find(parent, static_cast<int>(i))].push_back(&glyphs[i]);
+  for (const auto& g : groups) {
+    if (g.size() < 3) continue;
+    // Text sits on a baseline: count the glyphs whose bottom is the line's
+    // (descenders and texture are not).
+    std::vector<int> heights, bottoms;
+    for (const Glyph* x : g) {
+      heights.push_back(x->rect.height);
+      bottoms.push_back(x->rect.y + x->rect.height);
+    }
+    std::nth_element(heights.begin(), heights.begin() + heights.size() / 2,
+                     heights.end());
+    std::nth_element(bottoms.begin(), bottoms.begin() + bottoms.size() / 2,
+                     bottoms.end());
+    const int h = heights[heights.size() / 2],
+              bottom = bottoms[bottoms.size() / 2];
+    std::vector<const Glyph*> aligned;
+    for (const Glyph* x : g)
+      if (std::abs(x->rect.y + x->rect.height - bottom) * 8 <= h &&
+          2 * x->rect.height >= h)
+        aligned.push_back(x);
+    if (aligned.size() < 4) continue;
+    // The line is its glyphs on the baseline, and whatever lies wholly
+    // within their band (a third of a glyph above, half below): the dots of
+    // "i" and ":", accents, descenders, a short "-". Strokes that cross the
+    // band (grass, a table's edge chained to the words) stay out.
+    cv::Rect r = aligned[0]->rect;
+    for (const Glyph* x : aligned) r |= x->rect;
+    const cv::Rect band(r.x, r.y - h / 3, r.width, r.height + h / 3 + h / 2);
+    std::vector<char> member(n, 0);  // 1: drawn, 2: not
+    for (const Glyph* x : aligned) member[x->label] = 1;
+    cv::Rect drawn = r;
+    const cv::Rect image_rect(0, 0, labels.cols, labels.rows);
+    const cv::Rect scan = band & image_rect;
+    for (int y = scan.y; y < scan.y + scan.height; ++y) {
+      const int* row = labels.ptr<int>(y);
+      for (int x = scan.x; x < scan.x + scan.width; ++x) {
+        int l = row[x];
+        if (l == 0 || member[l]) continue;
+        cv::Rect c(stats.at<int>(l, cv::CC_STAT_LEFT),
+                   stats.at<int>(l, cv::CC_STAT_TOP),
+                   stats.at<int>(l, cv::CC_STAT_WIDTH),
+                   stats.at<int>(l, cv::CC_STAT_HEIGHT));
+        member[l] = (c & band) == c ? 1 : 2;
+        if (member[l] == 1) drawn |= c;
+      }
+    }
+    r = drawn;
+    if (2 * r.width < 3 * r.height) continue;
+    // A margin a third of the line's height, white beyond the picture's
+    // edge: Tesseract misreads glyphs that touch the border.
+    const int m = std::max(4, r.height / 3);
+    cv::Rect padded(r.x - m, r.y - m, r.width + 2 * m, r.height + 2 * m);
+    cv::Mat dark_on_white(padded.size(), CV_8U, cv::Scalar(255));
+    for (int y = r.y; y < r.y + r.height; ++y) {
+      const int* row = labels.ptr<int>(y);
+      std::uint8_t* out = dark_on_white.ptr<std::uint8_t>(y - padded.y);
+      for (int x = r.x; x < r.x + r.width; ++x)
+        if (member[row[x]] == 1) out[x - padded.x] = 0;
+    }
+    found.push_back(
+        {padded, dark_on_white, static_cast<int>(aligned.size()), bright});
+  }
+}
+
 // Strokes brighter (top-hat) or darker (black-hat) than a window about a
-// fortieth of the image across, joined along a line (gaps up to two
-// windows); boxes shaped like a
-// line of text, those with most glyphs first. Looked for in the grey image and
-// in the darkest channel: yellow on light green is one grey, but not one
-// minimum.
+// fortieth of the image across, binarised at Otsu's threshold and at a high
+// one (stamped words contrast more than the texture around them), in the
+// grey image and in the darkest channel (yellow on light green is one grey,
+// but not one minimum); their glyphs chained into lines, those with most
+// glyphs first.
 std::vector<Line> FindLines(const cv::Mat& bgr, int max_lines) {
   cv::Mat grey, darkest;
   cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
@@ -79,40 +196,17 @@ std::vector<Line> FindLines(const cv::Mat& bgr, int max_lines) {
   const int k = std::max(9, std::max(grey.cols, grey.rows) / 40) | 1;
   const cv::Mat window =
       cv::getStructuringElement(cv::MORPH_RECT, cv::Size(k, k));
-  const cv::Mat along =
-      cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * k, 3));
   std::vector<Line> found;
   for (const cv::Mat& plane : {grey, darkest}) {
     for (int op : {cv::MORPH_TOPHAT, cv::MORPH_BLACKHAT}) {
-      cv::Mat hat, strokes, joined;
+      cv::Mat hat, strokes;
       cv::morphologyEx(plane, hat, op, window);
-      cv::threshold(hat, strokes, 0, 255, cv::THRESH_BINARY | cv::THRESH_OTSU);
-      cv::morphologyEx(strokes, joined, cv::MORPH_CLOSE, along);
-      std::vector<std::vector<cv::Point>> contours;
-      cv::findContours(joined, contours, cv::RETR_EXTERNAL,
-                       cv::CHAIN_APPROX_SIMPLE);
-      for (const auto& c : contours) {
-        cv::Rect r = cv::boundingRect(c);
-        // Glyphs 8 px to a sixth of the picture tall, a line at least two
-        // glyphs long, strokes filling part of the box (not a bar).
-        if (r.height < 8 || r.height > grey.rows / 6 ||
-            2 * r.width < 3 * r.height)
-          continue;
-        double fill =
-            cv::countNonZero(strokes(r)) / static_cast<double>(r.area());
-        if (fill < 0.1 || fill > 0.7) continue;
-        int glyphs = CountGlyphs(strokes(r));
-        if (glyphs < 2) continue;
-        // A margin a third of the line's height, white beyond the picture's
-        // edge: Tesseract misreads glyphs that touch the border.
-        const int m = std::max(4, r.height / 3);
-        cv::Rect padded(r.x - m, r.y - m, r.width + 2 * m, r.height + 2 * m);
-        cv::Rect inside = padded & cv::Rect(0, 0, grey.cols, grey.rows);
-        cv::Mat dark_on_white(padded.size(), CV_8U, cv::Scalar(255));
-        cv::Mat part = dark_on_white(inside - padded.tl());
-        cv::subtract(cv::Scalar(255), strokes(inside), part);
-        found.push_back(
-            {padded, dark_on_white, glyphs, op == cv::MORPH_TOPHAT});
+      double otsu = cv::threshold(hat, strokes, 0, 255,
+                                  cv::THRESH_BINARY | cv::THRESH_OTSU);
+      LinesOf(strokes, op == cv::MORPH_TOPHAT, grey.rows / 6, found);
+      if (otsu < 100) {
+        cv::threshold(hat, strokes, 100, 255, cv::THRESH_BINARY);
+        LinesOf(strokes, op == cv::MORPH_TOPHAT, grey.rows / 6, found);
       }
     }
   }
@@ -121,9 +215,10 @@ std::vector<Line> FindLines(const cv::Mat& bgr, int max_lines) {
         return a.glyphs != b.glyphs ? a.glyphs > b.glyphs
                                     : a.rect.area() > b.rect.area();
       });
-  // The same line seen in both planes is read once; seen both bright and
-  // dark (the gaps between bright glyphs are dark strokes too) it is read
-  // both ways, and the wrong way reads nothing confident.
+  // The same line seen in both planes or at both thresholds is read once;
+  // seen both bright and dark (the gaps between bright glyphs are dark
+  // strokes too) it is read both ways, and the wrong way reads nothing
+  // confident.
   std::vector<Line> lines;
   for (Line& l : found) {
     if (static_cast<int>(lines.size()) == max_lines) break;
@@ -133,6 +228,38 @@ std::vector<Line> FindLines(const cv::Mat& bgr, int max_lines) {
       lines.push_back(std::move(l));
   }
   return lines;
+}
+
+// `r` (working-image pixels, clipped to the image) in original pixels, by
+// its corners, so that a rectangle inside another stays inside it.
+Box ToOriginal(cv::Rect r, const Image& image) {
+  r &= cv::Rect(0, 0, image.width, image.height);
+  const double s = image.scale_to_original();
+  int x1 = static_cast<int>(r.x * s), y1 = static_cast<int>(r.y * s);
+  int x2 = std::min(image.original_width,
+                    static_cast<int>(std::ceil((r.x + r.width) * s)));
+  int y2 = std::min(image.original_height,
+                    static_cast<int>(std::ceil((r.y + r.height) * s)));
+  return {x1, y1, std::max(0, x2 - x1), std::max(0, y2 - y1)};
+}
+
+// `words` without those read twice (two candidate lines over one): of words
+// whose boxes mostly overlap, the more confident one.
+std::vector<TextWord> Distinct(std::vector<TextWord> words) {
+  std::stable_sort(words.begin(), words.end(),
+                   [](const TextWord& a, const TextWord& b) {
+                     return a.confidence > b.confidence;
+                   });
+  std::vector<TextWord> kept;
+  for (TextWord& w : words) {
+    cv::Rect r(w.box.x, w.box.y, w.box.width, w.box.height);
+    if (std::none_of(kept.begin(), kept.end(), [&](const TextWord& k) {
+          cv::Rect o(k.box.x, k.box.y, k.box.width, k.box.height);
+          return Overlap(r, o) > 0.5;
+        }))
+      kept.push_back(std::move(w));
+  }
+  return kept;
 }
 
 bool HasAlnum(const std::string& s) {
@@ -153,7 +280,6 @@ absl::StatusOr<std::vector<TextWord>> ReadText(const Image& image,
   if (image.width <= 0 || image.height <= 0) return words;
   cv::Mat bgr(image.height, image.width, CV_8UC3,
               const_cast<std::uint8_t*>(image.bgr.data()));
-  const double to_original = image.scale_to_original();
   // Tesseract asks OpenMP for four threads for each layer of each
   // character: on a busy two-core machine that costs 8x more than reading
   // on this thread alone. Dynamic adjustment (this thread's setting only)
@@ -184,16 +310,14 @@ absl::StatusOr<std::vector<TextWord>> ReadText(const Image& image,
       x2 = std::min(image.width, line.rect.x + x2);
       y2 = std::min(image.height, line.rect.y + y2);
       if (x2 <= x1 || y2 <= y1) continue;
-      w.box.x = static_cast<int>(x1 * to_original);
-      w.box.y = static_cast<int>(y1 * to_original);
-      w.box.width = static_cast<int>((x2 - x1) * to_original + 0.5);
-      w.box.height = static_cast<int>((y2 - y1) * to_original + 0.5);
+      w.box = ToOriginal(cv::Rect(x1, y1, x2 - x1, y2 - y1), image);
+      w.line = ToOriginal(line.rect, image);
       words.push_back(std::move(w));
     } while (it->Next(tesseract::RIL_WORD));
   }
   api->Clear();
   omp_set_dynamic(was_dynamic);
-  return words;
+  return Distinct(std::move(words));
 }
 
 const char* ContactKindName(ContactKind kind) {
@@ -273,6 +397,9 @@ bool PhoneToken(const std::string& s) {
   });
 }
 
+// The least confidence of every digit group of a phone number kept.
+constexpr float kPhoneConfidence = 80;
+
 Box Union(const Box& a, const Box& b) {
   int x1 = std::min(a.x, b.x), y1 = std::min(a.y, b.y);
   int x2 = std::max(a.x + a.width, b.x + b.width);
@@ -336,6 +463,7 @@ std::vector<Contact> FindContacts(std::span<const TextWord> words) {
         // its line ("+254 710 555 0100").
         std::string text = w;
         Box box = line[i].box;
+        float confidence = line[i].confidence;
         size_t j = i + 1;
         for (; j < line.size(); ++j) {
           std::string t = TrimPunctuation(line[j].text);
@@ -345,8 +473,11 @@ std::vector<Contact> FindContacts(std::span<const TextWord> words) {
             break;
           text += " " + t;
           box = Union(box, line[j].box);
+          confidence = std::min(confidence, line[j].confidence);
         }
-        add(ContactKind::kPhone, NormalisePhone(text), text, box);
+        // One misread digit links strangers: every group must be sure.
+        if (confidence >= kPhoneConfidence)
+          add(ContactKind::kPhone, NormalisePhone(text), text, box);
         i = j - 1;
       }
     }
