@@ -1,7 +1,8 @@
 // spoor-bench-market: a simulated classifieds site fed to the real service,
 // scored on whether Spoor recovers the planted trafficker groups.
 //
-//   spoor-bench-market --seed 1 --out DIR [--no-benign] [--honest 88]
+//   spoor-bench-market --seed 1 --out DIR [--no-benign] [--no-text]
+//                      [--honest 88]
 //
 // The world (deterministic by seed, from Debian photos):
 //   - 8 trafficker groups, 3 of them behind 2 or 3 accounts (12 accounts),
@@ -12,8 +13,9 @@
 //     rotation, a chain of three), some with the group's phone number;
 //   - honest sellers (88 by default), each selling an item of their own
 //     (other cut-outs, photographed on several backgrounds), many in the same
-//     app's screenshots, with the same overlaid words ("Only 1 left!"), and
-//     a few with the same five stock photos.
+//     app's screenshots, with the same overlaid words ("Only 1 left!"), some
+//     with their own phone number, and a few with the same five stock
+//     photos.
 // Curators first fill the benign banks (benign-stock: the stock photos;
 // benign-app-chrome: a blank screenshot; benign-overlays: the common words
 // on a blank) unless --no-benign. Every ad then goes, in listing order,
@@ -239,6 +241,14 @@ std::vector<Ad> MakeWorld(std::uint64_t seed, int honest_sellers) {
         ad.family = "overlay_words";
         ad.image =
             AddText(own, kOverlays[UniformInt(rng, 0, kOverlays.size() - 1)]);
+      } else if (u < 0.65) {
+        // The seller's own number, written like the traffickers' (same
+        // country, same layout): it must link this seller to nobody.
+        ad.family = "own_phone";
+        char phone[32];
+        std::snprintf(phone, sizeof phone, "+254 733 4%02d %03d", h % 100,
+                      (h * 37 + 11) % 1000);
+        ad.image = AddText(own, phone);
       } else {
         ad.family = "own_item";
         ad.image = own;
@@ -284,10 +294,13 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 1;
   std::string out;
   bool no_benign = false;
+  bool no_text = false;
   int honest = 88;
   app.add_option("--seed", seed)->capture_default_str();
   app.add_option("--out", out, "output folder (emptied)")->required();
   app.add_flag("--no-benign", no_benign, "leave the benign banks empty");
+  app.add_flag("--no-text", no_text,
+               "do not read text (no contact links, no text discount)");
   app.add_option("--honest", honest, "honest sellers")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -318,6 +331,7 @@ int main(int argc, char** argv) {
   config.listen = "127.0.0.1:0";
   config.metrics_listen = "";
   config.save_interval_seconds = 3600;
+  config.read_sighting_text = !no_text;
   auto log = std::make_shared<spdlog::logger>(
       "market", std::make_shared<spdlog::sinks::null_sink_mt>());
   auto server = spoor::service::Server::Start(config, log);
@@ -368,6 +382,7 @@ int main(int argc, char** argv) {
   std::map<std::string, const Ad*> by_id;
   for (const Ad& ad : ads) by_id[ad.id] = &ad;
   std::mutex mu;
+  double text_ms = 0, total_ms = 0;
   // Two ads in flight, taken in listing order: the ads of one item are days
   // apart, so each is recorded before its relist is matched.
   spoor::bench::ParallelFor(ads.size(), 2, [&](size_t i) {
@@ -385,6 +400,8 @@ int main(int argc, char** argv) {
     call(&v1::Spoor::Stub::Match, req, &resp);
     std::lock_guard lock(mu);
     sighting_ad[resp.sighting()] = ad.id;
+    text_ms += resp.timings().text_ms();
+    total_ms += resp.timings().total_ms();
   });
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -394,14 +411,24 @@ int main(int argc, char** argv) {
   std::set<std::string> accounts;
   for (const Ad& ad : ads) accounts.insert(ad.account);
   std::set<std::pair<std::string, std::string>> linked;
+  // Link names by kind, and the seller pairs only contact links join.
+  std::set<std::string> match_links, contact_links, sharing_contact;
+  std::set<std::pair<std::string, std::string>> by_picture;
   for (const std::string& a : accounts) {
     v1::GetSellerLinksRequest req;
     req.set_platform("simmarket");
     req.set_seller_id(a);
     v1::GetSellerLinksResponse resp;
     call(&v1::Spoor::Stub::GetSellerLinks, req, &resp);
-    for (const auto& s : resp.sellers())
+    for (const auto& s : resp.sellers()) {
       linked.insert(std::minmax(a, s.seller_id()));
+      for (const auto& l : s.links()) {
+        bool contact = l.kind() == v1::Link::CONTACT;
+        (contact ? contact_links : match_links).insert(l.name());
+        if (!l.contact().empty()) sharing_contact.insert(l.name());
+        if (!contact) by_picture.insert(std::minmax(a, s.seller_id()));
+      }
+    }
   }
   std::set<std::pair<std::string, std::string>> truth;
   for (const std::string& a : accounts)
@@ -409,11 +436,13 @@ int main(int argc, char** argv) {
       if (a < b && GroupOf(a) >= 0 && GroupOf(a) == GroupOf(b))
         truth.insert({a, b});
   int true_links = 0, honest_trafficker = 0, honest_honest = 0, cross_group = 0;
+  int true_by_contact_only = 0;
   json wrong = json::array();
   for (const auto& [a, b] : linked) {
     int ga = GroupOf(a), gb = GroupOf(b);
     if (truth.count({a, b})) {
       ++true_links;
+      true_by_contact_only += by_picture.count({a, b}) == 0;
       continue;
     }
     if (ga < 0 && gb < 0)
@@ -479,11 +508,14 @@ int main(int argc, char** argv) {
   json report = {
       {"seed", seed},
       {"benign_banks", !no_benign},
+      {"read_text", !no_text},
       {"ads", ads.size()},
       {"accounts", accounts.size()},
       {"trafficker_accounts", 12},
       {"seconds", seconds},
       {"ads_per_second", ads.size() / seconds},
+      {"mean_total_ms", total_ms / std::max<size_t>(1, ads.size())},
+      {"mean_text_ms", text_ms / std::max<size_t>(1, ads.size())},
       {"seller_links",
        {{"predicted_pairs", predicted},
         {"true_pairs", truth.size()},
@@ -493,6 +525,10 @@ int main(int argc, char** argv) {
         {"honest_to_trafficker", honest_trafficker},
         {"honest_to_honest", honest_honest},
         {"across_groups", cross_group},
+        {"true_pairs_by_contact_only", true_by_contact_only},
+        {"match_links", match_links.size()},
+        {"contact_links", contact_links.size()},
+        {"links_sharing_a_contact", sharing_contact.size()},
         {"wrong", wrong}}},
       {"clusters",
        {{"clusters", clusters},

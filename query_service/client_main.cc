@@ -325,8 +325,11 @@ int main(int argc, char** argv) {
         std::cout << image << ": seen before in " << ad.platform() << " ad "
                   << ad.ad_id() << " by seller " << ad.seller_id() << " ("
                   << e.sighting().name() << ", "
-                  << v1::Verdict_Name(e.link().verdict()) << ", score "
-                  << std::round(e.link().score() * 100) / 100 << ")\n";
+                  << (e.link().kind() == v1::Link::CONTACT
+                          ? "same contact " + e.link().contact()
+                          : v1::Verdict_Name(e.link().verdict()))
+                  << ", score " << std::round(e.link().score() * 100) / 100
+                  << ")\n";
       }
     }
     return code;

@@ -107,6 +107,8 @@ absl::StatusOr<ServiceConfig> LoadConfig(const std::string& path) {
       s = Read(node, key, c.log_level);
     else if (key == "record_sightings")
       s = Read(node, key, c.record_sightings);
+    else if (key == "read_sighting_text")
+      s = Read(node, key, c.read_sighting_text);
     else if (key == "sighting_thumbnail_platforms")
       s = ReadStrings(node, key, c.sighting_thumbnail_platforms);
     else if (key == "sighting_retention_days")

@@ -56,6 +56,11 @@ struct ServiceConfig {
   // Record a sighting for every Match that carries an ad (platform and
   // ad_id), so relisted items are linked. Default: true.
   bool record_sightings = true;
+  // Read the text in each sighting's image (Tesseract, 20-70 ms an image):
+  // links between ads then discount matches on words, and shared phone
+  // numbers, e-mail addresses and handles link ads by a contact link.
+  // Default: true.
+  bool read_sighting_text = true;
   // Days each platform's sightings are kept, by platform ("*": every
   // platform not named), fractions allowed; applied at every save tick.
   // Default: none = kept until DeleteSightings.

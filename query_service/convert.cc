@@ -156,6 +156,7 @@ void ToProto(const MatchResult& r, v1::MatchResponse* out) {
   v1::StageTimings* t = out->mutable_timings();
   t->set_decode_ms(r.timings.decode_ms);
   t->set_hash_ms(r.timings.hash_ms);
+  t->set_text_ms(r.timings.text_ms);
   t->set_features_ms(r.timings.features_ms);
   t->set_search_ms(r.timings.search_ms);
   t->set_verify_ms(r.timings.verify_ms);
@@ -210,6 +211,15 @@ void ToProto(const Sighting& s, v1::Sighting* out) {
     ToProto(m.sighting_box, e->mutable_query_box());
     ToProto(m.reference_box, e->mutable_reference_box());
   }
+  for (const Contact& c : s.contacts) {
+    v1::Contact* pc = out->add_contacts();
+    pc->set_kind(c.kind == ContactKind::kEmail    ? v1::Contact::EMAIL
+                 : c.kind == ContactKind::kHandle ? v1::Contact::HANDLE
+                                                  : v1::Contact::PHONE);
+    pc->set_value(c.value);
+    pc->set_text(c.text);
+    ToProto(c.box, pc->mutable_box());
+  }
 }
 
 void ToProto(const Link& l, v1::Link* out) {
@@ -230,6 +240,9 @@ void ToProto(const Link& l, v1::Link* out) {
   out->set_review_note(l.review_note);
   out->set_reviewer(l.reviewer);
   SetTime(l.created_at, out->mutable_create_time());
+  out->set_kind(l.kind == LinkKind::kContact ? v1::Link::CONTACT
+                                             : v1::Link::MATCH);
+  out->set_contact(l.contact);
 }
 
 void ToProto(const Cluster& c, v1::Cluster* out) {

@@ -151,11 +151,42 @@ cv::Mat DrawLink(const v1::Link& link, const v1::Sighting& newer,
   std::ostringstream caption;
   caption << newer.ad().ad_id() << " (" << newer.ad().seller_id() << ")  ~  "
           << older.ad().ad_id() << " (" << older.ad().seller_id()
-          << ")   score " << std::round(link.score() * 100) / 100 << ", "
-          << link.evidence().inliers() << " matching points";
+          << ")   score " << std::round(link.score() * 100) / 100 << ", ";
+  if (link.kind() == v1::Link::CONTACT)
+    caption << "same contact " << link.contact();
+  else
+    caption << link.evidence().inliers() << " matching points";
   cv::putText(canvas, caption.str(), cv::Point(4, 19), cv::FONT_HERSHEY_SIMPLEX,
               0.5, cv::Scalar(30, 30, 30), 1, cv::LINE_AA);
   return canvas;
+}
+
+// What a link says, in words: an image match, or the same contact details.
+std::string LinkWords(const v1::Link& l, const v1::AdContext& a,
+                      const v1::AdContext& b) {
+  std::ostringstream out;
+  out << "Ad <b>" << Html(a.ad_id()) << "</b> by <b>" << Html(a.seller_id())
+      << "</b> ";
+  if (l.kind() == v1::Link::CONTACT) {
+    out << "shows the same contact details (" << Html(l.contact())
+        << ") as ad <b>" << Html(b.ad_id()) << "</b> by <b>"
+        << Html(b.seller_id()) << "</b>: score "
+        << std::round(l.score() * 100) / 100
+        << ", a weaker link than a picture match (the text was read by "
+           "OCR and may be misread). The boxes are where each picture shows "
+           "it.";
+    return out.str();
+  }
+  out << "shows " << VerdictWords(l.verdict()) << " as ad <b>"
+      << Html(b.ad_id()) << "</b> by <b>" << Html(b.seller_id())
+      << "</b>: score " << std::round(l.score() * 100) / 100 << ", "
+      << l.evidence().inliers()
+      << " points of the two pictures that a single geometric transform maps "
+         "onto each other. The boxes are the parts each picture shares.";
+  if (!l.contact().empty())
+    out << " Both also show the same contact details (" << Html(l.contact())
+        << ").";
+  return out.str();
 }
 
 std::string DataUri(const std::string& mime, const std::string& bytes) {
@@ -284,15 +315,7 @@ absl::Status WriteCaseReport(const CaseFile& file, const std::string& dir) {
     const v1::AdContext& b = older->second->ad();
     links_html << "<figure><img alt='link " << Html(id) << "' src='"
                << DataUri("image/png", bytes) << "'><figcaption>"
-               << "Ad <b>" << Html(a.ad_id()) << "</b> by <b>"
-               << Html(a.seller_id()) << "</b> shows "
-               << VerdictWords(l.verdict()) << " as ad <b>" << Html(b.ad_id())
-               << "</b> by <b>" << Html(b.seller_id()) << "</b>: score "
-               << std::round(l.score() * 100) / 100 << ", "
-               << l.evidence().inliers()
-               << " points of the two pictures that a single geometric "
-                  "transform maps onto each other. The boxes are the parts "
-                  "each picture shares."
+               << LinkWords(l, a, b)
                << (l.review() == v1::CONFIRMED  ? " Confirmed by a reviewer."
                    : l.review() == v1::REJECTED ? " Rejected by a reviewer."
                                                 : "")

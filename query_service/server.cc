@@ -73,6 +73,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     if (!sightings.ok()) return sightings.status();
     state->sightings = std::move(*sightings);
     state->record_sightings = config.record_sightings;
+    state->read_sighting_text = config.read_sighting_text;
     state->thumbnail_platforms = config.sighting_thumbnail_platforms;
     IndexStats s = state->index->Stats();
     log->info(

@@ -327,6 +327,7 @@ absl::StatusOr<SpoorService::Started> SpoorService::StartMatch(
                                     kSightingsBank) != options.banks.end();
   bool record = ad && state_.record_sightings && state_.sightings;
   options.keep_query = record;
+  options.read_text = record && state_.read_sighting_text;
   if (record) {
     const auto& allowed = state_.thumbnail_platforms;
     if (std::find(allowed.begin(), allowed.end(), "*") != allowed.end() ||

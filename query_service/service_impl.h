@@ -37,6 +37,7 @@ struct ServiceState {
   std::unique_ptr<Matcher> matcher;
   std::unique_ptr<SightingLog> sightings;  // null with the index
   bool record_sightings = true;
+  bool read_sighting_text = true;
   std::vector<std::string> thumbnail_platforms;  // "*": all
   std::unique_ptr<WorkerPool> pool;
   RateLimiter limiter;              // per key, from the keys' rates

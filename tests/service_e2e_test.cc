@@ -1079,6 +1079,60 @@ TEST_F(ServiceTest, ARelistIsAnsweredWithTheEarlierAdAndInvestigatorsSeeIt) {
   EXPECT_EQ(third.earlier_sightings_size(), 2);
 }
 
+// `name` from opencv-doc with a phone number stamped on it twice.
+std::string WithPhone(const std::string& name, const std::string& number) {
+  cv::Mat m = testing::LoadBgr(testing::kOpenCvData + "/" + name, 800);
+  auto bytes = testing::EncodeJpeg(testing::AddText(m, number), 88);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+TEST_F(ServiceTest, TheSamePhoneNumberInTwoSellersPhotosLinksThem) {
+  StartServer();
+  v1::MatchResponse first =
+      MatchAd(WithPhone("leuvenA.jpg", "+33 6 12 34 56 78"), "p1", "paul");
+  EXPECT_GT(first.timings().text_ms(), 0);
+  v1::MatchResponse second =
+      MatchAd(WithPhone("aero3.jpg", "06 12 34 56 78"), "q2", "quinn");
+  ASSERT_EQ(second.earlier_sightings_size(), 1);
+  const v1::Link& link = second.earlier_sightings(0).link();
+  EXPECT_EQ(link.kind(), v1::Link::CONTACT);
+  EXPECT_EQ(link.contact(), "phone:612345678");
+  EXPECT_EQ(link.older(), first.sighting());
+  EXPECT_LT(link.score(), 0.6);  // weaker than a picture match
+
+  v1::GetSightingRequest get;
+  get.set_name(second.sighting());
+  v1::Sighting got;
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetSighting, get, &got).ok());
+  ASSERT_EQ(got.contacts_size(), 1);
+  EXPECT_EQ(got.contacts(0).kind(), v1::Contact::PHONE);
+  EXPECT_EQ(got.contacts(0).value(), "612345678");
+  EXPECT_GT(got.contacts(0).box().width(), 0);
+
+  v1::GetSellerLinksRequest seller;
+  seller.set_platform("bazaar");
+  seller.set_seller_id("paul");
+  v1::GetSellerLinksResponse linked;
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetSellerLinks, seller, &linked).ok());
+  ASSERT_EQ(linked.sellers_size(), 1);
+  EXPECT_EQ(linked.sellers(0).seller_id(), "quinn");
+
+  // With text reading off there are no contact links, and nothing keeps
+  // the stamped digits themselves from linking different photos as a
+  // picture match.
+  server_.reset();
+  config_.read_sighting_text = false;
+  StartServer();
+  v1::MatchResponse third =
+      MatchAd(WithPhone("box_in_scene.png", "06 12 34 56 78"), "r3", "rose");
+  EXPECT_EQ(third.timings().text_ms(), 0);
+  for (const v1::EarlierSighting& e : third.earlier_sightings())
+    EXPECT_EQ(e.link().kind(), v1::Link::MATCH);
+  get.set_name(third.sighting());
+  ASSERT_TRUE(Ask(&v1::Spoor::Stub::GetSighting, get, &got).ok());
+  EXPECT_EQ(got.contacts_size(), 0);
+}
+
 TEST_F(ServiceTest, DeleteSightingsRemovesTheAdImageFromTheIndex) {
   StartServer();
   std::string photo = OpenCvPhoto("leuvenA.jpg", 0, 0, 1, 1);

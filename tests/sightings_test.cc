@@ -63,6 +63,7 @@ class SightingsTest : public ::testing::Test {
                          std::vector<std::string> banks = {}) {
     MatchOptions o;
     o.keep_query = true;
+    o.read_text = read_text_;
     o.max_results = 20;
     o.banks = std::move(banks);
     auto r = matcher_->Match(bytes, o);
@@ -88,6 +89,7 @@ class SightingsTest : public ::testing::Test {
     return n;
   }
 
+  bool read_text_ = true;  // as the service records sightings
   testing::TempDir tmp_;
   std::unique_ptr<ReferenceIndex> index_;
   std::unique_ptr<Matcher> matcher_;
@@ -412,7 +414,8 @@ TEST_F(SightingsTest, AnIndexMadeBeforeBanksOpensAsTheDefaultBank) {
     SQLite::Database db(tmp_.Join("index/references.db"),
                         SQLite::OPEN_READWRITE);
     db.exec(
-        "DROP TABLE thumbnails; DROP TABLE links; DROP TABLE sighting_matches; "
+        "DROP TABLE sighting_contacts; DROP TABLE thumbnails; DROP TABLE "
+        "links; DROP TABLE sighting_matches; "
         "DROP TABLE sightings; "
         "DROP TABLE banks; DROP INDEX refs_bank; "
         "ALTER TABLE refs DROP COLUMN bank; PRAGMA user_version = 0;");
@@ -429,7 +432,116 @@ TEST_F(SightingsTest, AnIndexMadeBeforeBanksOpensAsTheDefaultBank) {
   Recorded r = Record(Ad("t1", "tom"), tiger);
   EXPECT_EQ(r.sighting.matches.size(), 1u);
   SQLite::Database db(tmp_.Join("index/references.db"));
-  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 2);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 3);
+}
+
+TEST_F(SightingsTest, AnIndexMadeBeforeContactLinksKeepsItsLinks) {
+  Recorded first = Record(Ad("a1", "alice"), Photo("aero1.jpg"));
+  Recorded relist = Record(Ad("b2", "bob"), Photo("aero1.jpg", 0.1, 0.1));
+  ASSERT_EQ(relist.earlier.size(), 1u);
+  log_.reset();
+  matcher_.reset();
+  index_.reset();
+  {
+    // Take the database back to schema 2: links without kind or contact.
+    SQLite::Database db(tmp_.Join("index/references.db"),
+                        SQLite::OPEN_READWRITE);
+    db.exec(
+        "DROP TABLE sighting_contacts; ALTER TABLE links DROP COLUMN kind; "
+        "ALTER TABLE links DROP COLUMN contact; PRAGMA user_version = 2;");
+  }
+  Open();
+  auto links = log_->LinksOf(relist.sighting.id);
+  ASSERT_OK(links);
+  ASSERT_EQ(links->size(), 1u);
+  EXPECT_EQ((*links)[0].id, relist.earlier[0].link.id);
+  EXPECT_EQ((*links)[0].kind, LinkKind::kMatch);
+  EXPECT_EQ((*links)[0].older_id, first.sighting.id);
+  EXPECT_EQ((*links)[0].contact, "");
+  SQLite::Database db(tmp_.Join("index/references.db"));
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 3);
+}
+
+// `name` from opencv-doc with `words` drawn across it twice, large, as ads
+// stamp text on their photos (testing::AddText).
+std::vector<std::uint8_t> WithWords(const std::string& name,
+                                    const std::string& words) {
+  cv::Mat m = testing::LoadBgr(kOpenCvData + "/" + name, 800);
+  return testing::EncodeJpeg(testing::AddText(m, words), 88);
+}
+
+TEST_F(SightingsTest, TheSameWordsOnDifferentItemsDoNotLinkThem) {
+  const std::string words = "Genuine ivory WhatsApp only";
+  // Without reading the text, the words alone link two strangers' items.
+  read_text_ = false;
+  Record(Ad("w1", "wendy"), WithWords("leuvenA.jpg", words));
+  Recorded strangers = Record(Ad("w2", "will"), WithWords("aero3.jpg", words));
+  ASSERT_EQ(strangers.earlier.size(), 1u);
+  ASSERT_OK(log_->Delete({"bazaar", "", "wendy", ""}));
+  ASSERT_OK(log_->Delete({"bazaar", "", "will", ""}));
+
+  read_text_ = true;
+  EXPECT_FALSE(MatchBytes(WithWords("leuvenA.jpg", words)).text.empty());
+  Recorded wendy = Record(Ad("w3", "wendy"), WithWords("leuvenA.jpg", words));
+  Recorded will = Record(Ad("w4", "will"), WithWords("aero3.jpg", words));
+  EXPECT_TRUE(will.earlier.empty());
+  // The item under the words still links: another seller's crop of it.
+  cv::Mat item = testing::LoadBgr(kOpenCvData + "/leuvenA.jpg", 800);
+  Recorded xena = Record(Ad("w5", "xena"),
+                         testing::EncodeJpeg(testing::AddText(
+                             testing::Crop(item, 0.1, 0, 1, 0.95), words)));
+  ASSERT_EQ(xena.earlier.size(), 1u);
+  EXPECT_EQ(xena.earlier[0].sighting.id, wendy.sighting.id);
+  EXPECT_EQ(xena.earlier[0].link.kind, LinkKind::kMatch);
+}
+
+TEST_F(SightingsTest, ASharedPhoneNumberLinksDifferentPhotosByAContactLink) {
+  // Two sellers, two different photos, one phone number written two ways.
+  Recorded first =
+      Record(Ad("p1", "paul"), WithWords("leuvenA.jpg", "+33 6 12 34 56 78"));
+  ASSERT_EQ(first.sighting.contacts.size(), 1u);
+  EXPECT_EQ(first.sighting.contacts[0].kind, ContactKind::kPhone);
+  EXPECT_EQ(first.sighting.contacts[0].value, "612345678");
+  Recorded second =
+      Record(Ad("p2", "quinn"), WithWords("aero3.jpg", "06 12 34 56 78"));
+  ASSERT_EQ(second.earlier.size(), 1u);
+  const Link& l = second.earlier[0].link;
+  EXPECT_EQ(second.earlier[0].sighting.id, first.sighting.id);
+  EXPECT_EQ(l.kind, LinkKind::kContact);
+  EXPECT_EQ(l.contact, "phone:612345678");
+  EXPECT_DOUBLE_EQ(l.score, kContactLinkScore);
+  EXPECT_EQ(l.inliers, 0);
+  // The boxes are where each image shows the number: AddText writes it at
+  // the bottom and again, after "call", at the top.
+  for (const Box& b : {l.newer_box, l.older_box}) {
+    EXPECT_GT(b.width, 3 * b.height);
+    EXPECT_GT(b.height, 0);
+  }
+
+  // The sellers are linked by it, and another number links nobody.
+  auto sellers = log_->SellerLinks({"bazaar", "paul"}, kDefaultMinScore);
+  ASSERT_OK(sellers);
+  ASSERT_EQ(sellers->size(), 1u);
+  EXPECT_EQ((*sellers)[0].seller.seller_id, "quinn");
+  Recorded other =
+      Record(Ad("p3", "rose"), WithWords("box_in_scene.png", "06 12 34 56 79"));
+  ASSERT_EQ(other.sighting.contacts.size(), 1u);
+  EXPECT_EQ(other.sighting.contacts[0].value, "612345679");
+  EXPECT_TRUE(other.earlier.empty());
+  // Quinn's next ad with the number links to both sellers' ads.
+  Recorded fourth =
+      Record(Ad("p4", "quinn"), WithWords("home.jpg", "+33 6 12 34 56 78"));
+  ASSERT_EQ(fourth.earlier.size(), 2u);
+  for (const auto& e : fourth.earlier)
+    EXPECT_EQ(e.link.kind, LinkKind::kContact);
+  // Deleting a sighting deletes its contacts: nothing links to them. A new
+  // ad links to the latest of each seller's ads with the number only.
+  ASSERT_OK(log_->Delete({"bazaar", "", "paul", ""}));
+  Recorded again =
+      Record(Ad("p5", "sam"), WithWords("leuvenB.jpg", "+33 612345678"));
+  ASSERT_EQ(again.earlier.size(), 1u);
+  EXPECT_EQ(again.earlier[0].sighting.id, fourth.sighting.id);
+  EXPECT_EQ(again.earlier[0].link.kind, LinkKind::kContact);
 }
 
 TEST_F(SightingsTest, BanksNarrowTheSearch) {

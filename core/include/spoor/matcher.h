@@ -4,6 +4,8 @@
 //   -> candidates from the hash index, descriptor voting and the global
 //      (VLAD) tier
 //   -> geometric verification of each candidate -> score, verdict, evidence
+//   (with read_text, Tesseract's words: earlier ads are verified without
+//   the query's keypoints on text)
 //
 // Thread safety: a Matcher is immutable; Match may be called from many
 // threads at once. The ReferenceIndex must outlive the Matcher.
@@ -22,6 +24,7 @@
 #include "spoor/local_features.h"
 #include "spoor/perceptual_hash.h"
 #include "spoor/reference.h"
+#include "spoor/text.h"
 
 namespace spoor {
 
@@ -64,6 +67,11 @@ struct MatchOptions {
   // Fill MatchResult.query_hash and query_features, so the caller can keep
   // the query (a sighting) without describing it again. Default: false.
   bool keep_query = false;
+  // Read the words the query shows (ReadText) into MatchResult.text, and
+  // verify earlier ads' images (the sightings bank) without the query's
+  // keypoints on them or on their lines: the same words in the same font
+  // are not the same item. Costs 20-70 ms an image. Default: false.
+  bool read_text = false;
   // Longest side of a JPEG thumbnail of the query to return in
   // MatchResult.thumbnail (for case reports); 0: none. Default: 0.
   int thumbnail_side = 0;
@@ -102,6 +110,7 @@ struct Match {
 struct StageTimings {
   double decode_ms = 0;
   double hash_ms = 0;
+  double text_ms = 0;
   double features_ms = 0;
   double search_ms = 0;
   double verify_ms = 0;
@@ -119,6 +128,7 @@ struct MatchResult {
   Hash256 query_hash{};
   LocalFeatures query_features;
   std::vector<std::uint8_t> thumbnail;  ///< JPEG, with thumbnail_side
+  std::vector<TextWord> text;           ///< with MatchOptions.read_text
 };
 
 class Matcher {

@@ -28,6 +28,7 @@
 #include "absl/status/statusor.h"
 #include "spoor/matcher.h"
 #include "spoor/reference.h"
+#include "spoor/text.h"
 
 namespace spoor {
 
@@ -68,20 +69,36 @@ struct Sighting {
   AdContext ad;
   std::string seen_at;                 ///< UTC, when Spoor was shown it
   std::vector<SightingMatch> matches;  ///< best first
+  std::vector<Contact> contacts;       ///< read in its image
 };
 
 enum class Review { kNone, kConfirmed, kRejected };
 const char* ReviewName(Review r);  ///< "", "confirmed", "rejected"
 
-// Two sightings whose images verified as showing the same thing.
+enum class LinkKind {
+  kMatch,    ///< the two images verified as showing the same thing
+  kContact,  ///< only the contact text is shared: a weaker link
+};
+const char* LinkKindName(LinkKind k);  ///< "match", "contact"
+
+// The score of a contact link: above the default link threshold (0.5), so
+// clusters and seller links include it, below nearly every verified match.
+inline constexpr double kContactLinkScore = 0.55;
+
+// Two sightings whose images verified as showing the same thing, or that
+// show the same contact details.
 struct Link {
   std::int64_t id = 0;
   std::int64_t newer_id = 0;  ///< the sighting recorded later
   std::int64_t older_id = 0;
+  LinkKind kind = LinkKind::kMatch;
   double score = 0;
-  Verdict verdict = Verdict::kNoMatch;
-  int inliers = 0;
-  Box newer_box;  ///< the matched region in each image
+  Verdict verdict = Verdict::kNoMatch;  ///< kNoMatch for a contact link
+  int inliers = 0;                      ///< 0 for a contact link
+  // What both ads' images show, "phone:612345678" (see Contact), when they
+  // share a contact; either kind.
+  std::string contact;
+  Box newer_box;  ///< the matched region (or contact text) in each image
   Box older_box;
   Review review = Review::kNone;  ///< rejected links link nobody
   std::string review_note;
@@ -177,8 +194,10 @@ class SightingLog {
   // pixels). Keeps the image in
   // the sightings bank, the matches with references, and a link to every
   // earlier sighting (of another ad) whose image `result` matched or that
-  // shows the same bytes. Idempotent: the same ad and image again returns
-  // the first sighting and its links, created false.
+  // shows the same bytes; and the contact details among result.text
+  // (FindContacts) with a contact link to the latest earlier sighting of
+  // each seller whose image showed one of them. Idempotent: the same ad and
+  // image again returns the first sighting and its links, created false.
   absl::StatusOr<Recorded> Record(const AdContext& ad,
                                   const std::string& sha256, std::int64_t bytes,
                                   const MatchResult& result,

@@ -160,27 +160,15 @@ bool Evaluate(const Pass& pass, const Verification& v,
   return true;
 }
 
-// `features` without the keypoints at `explained` points (feature
-// coordinates, within 1.5% of the longest side): what benign content
-// accounts for.
-LocalFeatures WithoutExplained(
-    const LocalFeatures& features,
-    const std::vector<std::array<float, 2>>& explained) {
-  const float radius = 0.025f * std::max(features.width, features.height);
+// `features` without the keypoints `drop` is true of.
+template <typename Drop>
+LocalFeatures Without(const LocalFeatures& features, Drop drop) {
   LocalFeatures out;
   out.width = features.width;
   out.height = features.height;
   for (int i = 0; i < features.size(); ++i) {
     const Keypoint& k = features.keypoints[i];
-    bool near = false;
-    for (const auto& p : explained) {
-      float dx = p[0] - k.x, dy = p[1] - k.y;
-      if (dx * dx + dy * dy < radius * radius) {
-        near = true;
-        break;
-      }
-    }
-    if (near) continue;
+    if (drop(k)) continue;
     out.keypoints.push_back(k);
     out.descriptors.insert(
         out.descriptors.end(),
@@ -190,6 +178,51 @@ LocalFeatures WithoutExplained(
             static_cast<std::ptrdiff_t>(i + 1) * kDescriptorDim);
   }
   return out;
+}
+
+// `features` without the keypoints at `explained` points (feature
+// coordinates, within 2.5% of the longest side): what benign content
+// accounts for.
+LocalFeatures WithoutExplained(
+    const LocalFeatures& features,
+    const std::vector<std::array<float, 2>>& explained) {
+  const float radius = 0.025f * std::max(features.width, features.height);
+  return Without(features, [&](const Keypoint& k) {
+    return std::any_of(explained.begin(), explained.end(), [&](const auto& p) {
+      float dx = p[0] - k.x, dy = p[1] - k.y;
+      return dx * dx + dy * dy < radius * radius;
+    });
+  });
+}
+
+// `features` without the keypoints on `words` and on the lines they were
+// read in (original pixels; each word's box grown by a quarter of its
+// height, as glyph keypoints sit on its edges; the whole line, as glyphs
+// Tesseract read with too little confidence are text all the same).
+LocalFeatures WithoutText(const LocalFeatures& features,
+                          const std::vector<TextWord>& words,
+                          int original_width, bool mirrored) {
+  const float s = original_width > 0
+                      ? static_cast<float>(features.width) / original_width
+                      : 1.0f;
+  std::vector<cv::Rect2f> boxes;
+  auto add = [&](const Box& b, float m) {
+    float x = (b.x - m) * s, y = (b.y - m) * s;
+    float bw = (b.width + 2 * m) * s, bh = (b.height + 2 * m) * s;
+    if (mirrored) x = features.width - x - bw;
+    cv::Rect2f r(x, y, bw, bh);
+    if (std::find(boxes.begin(), boxes.end(), r) == boxes.end())
+      boxes.push_back(r);
+  };
+  for (const TextWord& w : words) {
+    add(w.box, 0.25f * w.box.height);
+    add(w.line, 0);
+  }
+  return Without(features, [&](const Keypoint& k) {
+    return std::any_of(boxes.begin(), boxes.end(), [&](const cv::Rect2f& b) {
+      return b.contains(cv::Point2f(k.x, k.y));
+    });
+  });
 }
 
 }  // namespace
@@ -276,6 +309,14 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   }
   t.hash_ms = MsSince(stage);
 
+  if (options.read_text) {
+    stage = Clock::now();
+    auto words = ReadText(image);
+    if (!words.ok()) return words.status();
+    result.text = std::move(*words);
+    t.text_ms = MsSince(stage);
+  }
+
   const FeatureOptions& feature_options = index_.options().features;
   const std::vector<std::int64_t> benign = index_.BenignIds();
   VoteOptions vote;
@@ -333,6 +374,9 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     Pass rest{pass.mirrored, {}};
     std::vector<std::array<float, 2>> explained;
     bool masked = false;
+    // For earlier ads' images: `rest` without the keypoints on text.
+    Pass untexted{pass.mirrored, {}};
+    bool untexted_ready = false;
     for (const StoredReference* ref : stored) {
       if (stopped()) return false;
       bool benign = IsBenignBank(ref->reference.bank);
@@ -342,7 +386,17 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
           rest.features = WithoutExplained(pass.features, explained);
         masked = true;
       }
-      const Pass& p = benign || explained.empty() ? pass : rest;
+      const Pass* chosen = benign || explained.empty() ? &pass : &rest;
+      if (!benign && !result.text.empty() &&
+          ref->reference.bank == kSightingsBank) {
+        if (!untexted_ready) {
+          untexted.features = WithoutText(chosen->features, result.text,
+                                          image.original_width, pass.mirrored);
+          untexted_ready = true;
+        }
+        chosen = &untexted;
+      }
+      const Pass& p = *chosen;
       Verification v = VerifyGeometry(p.features, ref->features, {});
       spoor::Match m;
       m.reference = ref->reference;

@@ -98,13 +98,14 @@ Sighting ReadSighting(SQLite::Statement& q) {
 constexpr const char* kLinkColumns =
     "id, newer_id, older_id, score, verdict, inliers, newer_x, newer_y, "
     "newer_w, newer_h, older_x, older_y, older_w, older_h, review, "
-    "review_note, reviewer, created_at";
+    "review_note, reviewer, created_at, kind, contact";
 
 // Reads the kLinkColumns starting at column `base`.
 constexpr const char* kLinkColumnsOfL =
     "l.id, l.newer_id, l.older_id, l.score, l.verdict, l.inliers, l.newer_x, "
     "l.newer_y, l.newer_w, l.newer_h, l.older_x, l.older_y, l.older_w, "
-    "l.older_h, l.review, l.review_note, l.reviewer, l.created_at";
+    "l.older_h, l.review, l.review_note, l.reviewer, l.created_at, l.kind, "
+    "l.contact";
 
 Link ReadLink(SQLite::Statement& q, int base = 0) {
   auto col = [&](int i) { return q.getColumn(base + i); };
@@ -121,7 +122,22 @@ Link ReadLink(SQLite::Statement& q, int base = 0) {
   l.review_note = col(15).getString();
   l.reviewer = col(16).getString();
   l.created_at = col(17).getString();
+  l.kind = col(18).getString() == LinkKindName(LinkKind::kContact)
+               ? LinkKind::kContact
+               : LinkKind::kMatch;
+  l.contact = col(19).getString();
   return l;
+}
+
+// "phone:612345678": how a link names the contact its two ads share.
+std::string ContactKey(const Contact& c) {
+  return absl::StrCat(ContactKindName(c.kind), ":", c.value);
+}
+
+ContactKind ContactKindFromName(const std::string& name) {
+  for (ContactKind k : {ContactKind::kEmail, ContactKind::kHandle})
+    if (name == ContactKindName(k)) return k;
+  return ContactKind::kPhone;
 }
 
 // What a benign match explains in an ad: the neighbourhood of each of its
@@ -208,6 +224,21 @@ void LoadMatchesLocked(SQLite::Database& db, Sighting& s) {
   }
 }
 
+void LoadContactsLocked(SQLite::Database& db, Sighting& s) {
+  SQLite::Statement q(db,
+                      "SELECT kind, value, text, x, y, w, h FROM "
+                      "sighting_contacts WHERE sighting_id = ? ORDER BY y, x");
+  q.bind(1, static_cast<int64_t>(s.id));
+  while (q.executeStep()) {
+    Contact c;
+    c.kind = ContactKindFromName(q.getColumn(0).getString());
+    c.value = q.getColumn(1).getString();
+    c.text = q.getColumn(2).getString();
+    c.box = ReadBox(q, 3);
+    s.contacts.push_back(std::move(c));
+  }
+}
+
 std::optional<Sighting> GetLocked(SQLite::Database& db, std::int64_t id) {
   SQLite::Statement q(db, absl::StrCat("SELECT ", kSightingColumns,
                                        " FROM sightings s JOIN refs r ON "
@@ -217,6 +248,7 @@ std::optional<Sighting> GetLocked(SQLite::Database& db, std::int64_t id) {
   Sighting s = ReadSighting(q);
   q.reset();
   LoadMatchesLocked(db, s);
+  LoadContactsLocked(db, s);
   return s;
 }
 
@@ -236,7 +268,10 @@ std::vector<Sighting> QuerySightingsLocked(SQLite::Database& db,
   std::vector<Sighting> out;
   while (q.executeStep()) out.push_back(ReadSighting(q));
   q.reset();
-  for (Sighting& s : out) LoadMatchesLocked(db, s);
+  for (Sighting& s : out) {
+    LoadMatchesLocked(db, s);
+    LoadContactsLocked(db, s);
+  }
   return out;
 }
 
@@ -300,6 +335,10 @@ std::vector<Cluster> ClustersLocked(SQLite::Database& db, double min_score) {
 }
 
 }  // namespace
+
+const char* LinkKindName(LinkKind k) {
+  return k == LinkKind::kContact ? "contact" : "match";
+}
 
 const char* ReviewName(Review r) {
   switch (r) {
@@ -378,6 +417,79 @@ absl::StatusOr<DeleteResult> SightingLog::RemoveOrphanImages(
   }
   return result;
 }
+
+namespace {
+
+// Keeps the contact details read in sighting `id`'s image, and links it to
+// earlier sightings (of other ads) showing one of them, the latest of each
+// seller, at most 100 sellers: a new contact link, or the contact noted on
+// the match link the pair has already.
+void RecordContactsLocked(SQLite::Database& db, std::int64_t id,
+                          const AdContext& ad,
+                          const std::vector<TextWord>& words) {
+  SQLite::Statement keep(db,
+                         "INSERT INTO sighting_contacts (sighting_id, kind, "
+                         "value, text, x, y, w, h) VALUES (?,?,?,?,?,?,?,?) "
+                         "ON CONFLICT DO NOTHING");
+  // Of each seller's earlier sightings showing it, the latest: a number on
+  // a thousand ads links the new one to every seller behind them without a
+  // thousand links.
+  SQLite::Statement earlier(
+      db,
+      "SELECT sighting_id, x, y, w, h FROM sighting_contacts WHERE kind = ?1 "
+      "AND value = ?2 AND sighting_id IN (SELECT MAX(c.sighting_id) FROM "
+      "sighting_contacts c JOIN sightings s ON s.id = c.sighting_id WHERE "
+      "c.kind = ?1 AND c.value = ?2 AND c.sighting_id <> ?3 AND NOT "
+      "(s.platform = ?4 AND s.ad_id = ?5) GROUP BY s.platform, s.seller_id "
+      "ORDER BY 1 DESC LIMIT 100)");
+  SQLite::Statement note(db,
+                         "UPDATE links SET contact = ? WHERE newer_id = ? AND "
+                         "older_id = ? AND contact = ''");
+  SQLite::Statement link(
+      db,
+      "INSERT INTO links (newer_id, older_id, score, verdict, inliers, "
+      "newer_x, newer_y, newer_w, newer_h, older_x, older_y, older_w, "
+      "older_h, kind, contact) VALUES (?,?,?,?,0,?,?,?,?,?,?,?,?,?,?) ON "
+      "CONFLICT DO NOTHING");
+  for (const Contact& c : FindContacts(words)) {
+    keep.bind(1, static_cast<int64_t>(id));
+    keep.bind(2, ContactKindName(c.kind));
+    keep.bind(3, c.value);
+    keep.bind(4, c.text);
+    BindBox(keep, 5, c.box);
+    keep.exec();
+    keep.reset();
+    earlier.bind(1, ContactKindName(c.kind));
+    earlier.bind(2, c.value);
+    earlier.bind(3, static_cast<int64_t>(id));
+    earlier.bind(4, ad.platform);
+    earlier.bind(5, ad.ad_id);
+    std::vector<std::pair<std::int64_t, Box>> olders;
+    while (earlier.executeStep())
+      olders.push_back({earlier.getColumn(0).getInt64(), ReadBox(earlier, 1)});
+    earlier.reset();
+    const std::string key = ContactKey(c);
+    for (const auto& [older, older_box] : olders) {
+      note.bind(1, key);
+      note.bind(2, static_cast<int64_t>(id));
+      note.bind(3, static_cast<int64_t>(older));
+      note.exec();
+      note.reset();
+      link.bind(1, static_cast<int64_t>(id));
+      link.bind(2, static_cast<int64_t>(older));
+      link.bind(3, kContactLinkScore);
+      link.bind(4, VerdictName(Verdict::kNoMatch));
+      BindBox(link, 5, c.box);
+      BindBox(link, 9, older_box);
+      link.bind(13, LinkKindName(LinkKind::kContact));
+      link.bind(14, key);
+      link.exec();
+      link.reset();
+    }
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<Recorded> SightingLog::Record(const AdContext& ad,
                                              const std::string& sha256,
@@ -503,6 +615,7 @@ absl::StatusOr<Recorded> SightingLog::Record(const AdContext& ad,
         for (std::int64_t older : olders)
           InsertPair(link, id, older, m, m.query_box, m.ref_box);
       }
+      if (!benign_image) RecordContactsLocked(db, id, ad, result.text);
     }
     find.reset();
     tx.commit();

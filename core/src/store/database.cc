@@ -125,6 +125,24 @@ CREATE TABLE thumbnails (
   jpeg BLOB NOT NULL
 );
 )sql",
+    // 2 -> 3: contact details read in ad images, and links by shared
+    // contact text. A link is kind 'match' (the images verified) or
+    // 'contact' (only the contact text is shared); `contact` names what a
+    // link's two ads both show ("phone:612345678"), either kind.
+    R"sql(
+ALTER TABLE links ADD COLUMN kind TEXT NOT NULL DEFAULT 'match';
+ALTER TABLE links ADD COLUMN contact TEXT NOT NULL DEFAULT '';
+CREATE TABLE sighting_contacts (
+  sighting_id INTEGER NOT NULL REFERENCES sightings(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  value TEXT NOT NULL,
+  text TEXT NOT NULL,
+  x INTEGER NOT NULL, y INTEGER NOT NULL,
+  w INTEGER NOT NULL, h INTEGER NOT NULL,
+  PRIMARY KEY (sighting_id, kind, value)
+);
+CREATE INDEX sighting_contacts_value ON sighting_contacts (kind, value);
+)sql",
 };
 
 // Each table's columns, as the database lists them.

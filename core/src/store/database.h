@@ -24,7 +24,8 @@ namespace spoor {
 // 1: references, features, generation (before banks).
 // 2: banks (refs.bank, banks), sightings, sighting_matches, links,
 //    thumbnails.
-inline constexpr int kSchemaVersion = 2;
+// 3: sighting_contacts, links.kind and links.contact.
+inline constexpr int kSchemaVersion = 3;
 
 struct Database {
   // Opens or creates the database at `path` (WAL, synchronous FULL, foreign
