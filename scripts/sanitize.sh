@@ -39,11 +39,14 @@ run_tsan() {
     rate_limiter_test index_test sightings_test
   (
     cd build-tsan
-    # One OpenMP thread: libgomp is not instrumented, and TSan cannot see
-    # its barriers. FAISS then runs each search on the calling thread.
+    # One OpenMP thread: libgomp and LLVM's libomp are not instrumented,
+    # and TSan cannot see their barriers. FAISS then runs each search on the
+    # calling thread; OMP_THREAD_LIMIT also holds Tesseract, whose parallel
+    # loops ask for four threads by name (num_threads), to one.
     # GLib's slice allocator hands memory between threads under its own
     # (uninstrumented) locks; plain malloc lets TSan see every hand-over.
-    OMP_NUM_THREADS=1 OMP_TOOL=disabled OPENBLAS_NUM_THREADS=1 G_SLICE=always-malloc \
+    OMP_NUM_THREADS=1 OMP_THREAD_LIMIT=1 OMP_TOOL=disabled OPENBLAS_NUM_THREADS=1 \
+    G_SLICE=always-malloc \
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/../tests/sanitizers/tsan.supp" \
       ctest --output-on-failure -j "$jobs" \
         -R "^(service_e2e_test|sightings_test|WorkerPoolTest|RateLimiterTest|ReferenceIndexTest\.Concurrent)"
