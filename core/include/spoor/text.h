@@ -2,8 +2,9 @@
 // (phone numbers, e-mail addresses, messaging handles) among them.
 //
 // ReadText finds text lines with a morphological filter (strokes brighter or
-// darker than their surroundings, joined along a line) and reads each line
-// with Tesseract (Debian's libtesseract and its English model). Photos of
+// darker than their surroundings, whose glyph-sized pieces are chained along
+// a baseline) and reads each line with Tesseract (Debian's libtesseract and
+// its English model). Photos of
 // items on a table give few such lines; screenshots, overlaid words and
 // stamped phone numbers give many. The words serve twice: links between ads
 // discount matches that rest on them (the same words in the same font are

@@ -76,7 +76,7 @@ bool Continues(const cv::Rect& a, const cv::Rect& b) {
 }
 
 // The lines of glyphs in one binarised plane: components a glyph's size,
-// chained left to right into lines of three or more.
+// chained left to right, with four or more on one baseline.
 void LinesOf(const cv::Mat& strokes, bool bright, int max_height,
              std::vector<Line>& found) {
   cv::Mat labels, stats, centroids;
@@ -90,8 +90,8 @@ void LinesOf(const cv::Mat& strokes, bool bright, int max_height,
                stats.at<int>(i, cv::CC_STAT_HEIGHT));
     int area = stats.at<int>(i, cv::CC_STAT_AREA);
     // Glyphs 8 px to a sixth of the picture tall, at most twice as wide as
-    // tall (two glyphs touching), strokes filling part of the box.
-    // (or solid and thin: a stem, "l", "1").
+    // tall (two glyphs touching), strokes filling part of the box (or all
+    // of a thin one: a stem, "l", "1").
     if (r.height < 8 || r.height > max_height || r.width > 2 * r.height ||
         area < 6 || area * 10 < r.area() ||
         (area * 10 > r.area() * 9 && 3 * r.width > r.height))
@@ -117,7 +117,7 @@ void LinesOf(const cv::Mat& strokes, bool bright, int max_height,
   for (size_t i = 0; i < glyphs.size(); ++i)
     groups[Find(parent, static_cast<int>(i))].push_back(&glyphs[i]);
   for (const auto& g : groups) {
-    if (g.size() < 3) continue;
+    if (g.size() < 4) continue;
     // Text sits on a baseline: count the glyphs whose bottom is the line's
     // (descenders and texture are not).
     std::vector<int> heights, bottoms;
