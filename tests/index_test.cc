@@ -188,6 +188,34 @@ TEST_F(ReferenceIndexTest, ManifestWithoutDigestsIsRebuiltOnceThenTrusted) {
   ASSERT_OK((*index)->Verify());
 }
 
+// Found by index_open_fuzzer: a float too large for the integer a manifest
+// field holds ("max_bytes": 1e300) was cast to it, which is undefined
+// behaviour. It is refused, naming the field; a count that is no integer
+// only makes Open rebuild.
+TEST_F(ReferenceIndexTest, FuzzCrash2ef32ee0ManifestNumberOutOfRangeIsRefused) {
+  { CreateWith({"baboon.jpg"}); }
+  std::string path = dir() + "/manifest.json";
+  const nlohmann::json saved = nlohmann::json::parse(std::ifstream(path));
+  for (nlohmann::json bad : {nlohmann::json(1e300), nlohmann::json(2.5),
+                             nlohmann::json(-1e19), nlohmann::json("8")}) {
+    nlohmann::json j = saved;
+    j["decode"]["max_bytes"] = bad;
+    std::ofstream(path, std::ios::trunc) << j.dump();
+    auto index = ReferenceIndex::Open(dir());
+    EXPECT_EQ(index.status().code(), absl::StatusCode::kFailedPrecondition)
+        << bad;
+    EXPECT_NE(index.status().message().find("max_bytes"), std::string::npos)
+        << index.status();
+  }
+  nlohmann::json j = saved;
+  j["references"] = 1e300;
+  std::ofstream(path, std::ios::trunc) << j.dump();
+  auto index = ReferenceIndex::Open(dir());
+  ASSERT_OK(index);
+  EXPECT_TRUE((*index)->Stats().rebuilt_on_open);
+  EXPECT_EQ((*index)->Stats().references, 1);
+}
+
 // Found by index_open_fuzzer: a database whose pages were damaged past its
 // header was reported as INTERNAL. SQLite's corruption codes are now
 // DataLoss, from Open or from the first read that meets the damage.

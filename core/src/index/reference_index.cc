@@ -2,9 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 
 #include "absl/strings/str_cat.h"
 #include "features/feature_codec.h"
@@ -80,18 +82,44 @@ json OptionsToJson(const IndexOptions& o) {
   };
 }
 
+// A manifest field that is not an integer of its type's range.
+struct BadManifestField : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// `parent[key]` as an integer of type T. nlohmann's get<int>() casts a
+// float (1e300) to int, which is undefined behaviour; a manifest Spoor
+// wrote holds only integers in range (found by index_open_fuzzer).
+template <typename T>
+T Integer(const json& parent, const char* key) {
+  const json& v = parent.at(key);
+  bool fits = false;
+  if (v.is_number_unsigned()) {
+    fits = v.get<std::uint64_t>() <=
+           static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+  } else if (v.is_number_integer()) {
+    std::int64_t i = v.get<std::int64_t>();
+    fits = i >= std::numeric_limits<T>::min() &&
+           i <= std::numeric_limits<T>::max();
+  }
+  if (!fits)
+    throw BadManifestField(absl::StrCat(key, " is not an integer in range"));
+  return v.is_number_unsigned() ? static_cast<T>(v.get<std::uint64_t>())
+                                : static_cast<T>(v.get<std::int64_t>());
+}
+
 // Refuses a manifest whose descriptors this build cannot compare with its own.
 absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
                                              const std::string& where) {
   try {
     if (j.at("format").get<std::string>() != "spoor-index" ||
-        j.at("format_version").get<int>() != kFormatVersion) {
+        Integer<int>(j, "format_version") != kFormatVersion) {
       return absl::FailedPreconditionError(absl::StrCat(
           where, ": not a spoor index of format version ", kFormatVersion));
     }
     const json& d = j.at("descriptor");
-    int version = d.at("version").get<int>();
-    int dim = d.at("dim").get<int>();
+    int version = Integer<int>(d, "version");
+    int dim = Integer<int>(d, "dim");
     if (version != kDescriptorVersion || dim != kDescriptorDim) {
       return absl::FailedPreconditionError(absl::StrCat(
           where, ": index has descriptor version ", version, " dim ", dim,
@@ -99,16 +127,16 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
           kDescriptorDim, ". Rebuild the index"));
     }
     const json& g = j.at("global");
-    if (g.at("version").get<int>() != kGlobalVersion ||
-        g.at("dim").get<int>() != kGlobalDim ||
-        g.at("words").get<int>() != kVladWords ||
-        g.at("reference_regions").get<int>() != kReferenceRegions) {
+    if (Integer<int>(g, "version") != kGlobalVersion ||
+        Integer<int>(g, "dim") != kGlobalDim ||
+        Integer<int>(g, "words") != kVladWords ||
+        Integer<int>(g, "reference_regions") != kReferenceRegions) {
       return absl::FailedPreconditionError(absl::StrCat(
           where, ": index has global descriptor version ",
-          g.at("version").get<int>(), "; this build uses version ",
+          Integer<int>(g, "version"), "; this build uses version ",
           kGlobalVersion, " (", kGlobalDim, "-d VLAD). Rebuild the index"));
     }
-    if (j.at("hash").at("bits").get<int>() != kHashBits ||
+    if (Integer<int>(j.at("hash"), "bits") != kHashBits ||
         j.at("hash_factory").get<std::string>() != kHashFactory) {
       return absl::FailedPreconditionError(
           absl::StrCat(where, ": hash index layout differs from this build's ",
@@ -117,16 +145,19 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
     IndexOptions o;
     o.descriptor_factory = j.at("descriptor_factory").get<std::string>();
     o.global_factory = j.at("global_factory").get<std::string>();
-    o.descriptor_search_breadth = j.at("descriptor_search_breadth").get<int>();
-    o.features.max_features = d.at("max_features").get<int>();
-    o.features.min_side = d.at("min_side").get<int>();
+    o.descriptor_search_breadth = Integer<int>(j, "descriptor_search_breadth");
+    o.features.max_features = Integer<int>(d, "max_features");
+    o.features.min_side = Integer<int>(d, "min_side");
     const json& dec = j.at("decode");
-    o.decode.max_side = dec.at("max_side").get<int>();
-    o.decode.max_bytes = dec.at("max_bytes").get<std::int64_t>();
-    o.decode.max_pixels = dec.at("max_pixels").get<std::int64_t>();
-    o.decode.max_dimension = dec.at("max_dimension").get<int>();
+    o.decode.max_side = Integer<int>(dec, "max_side");
+    o.decode.max_bytes = Integer<std::int64_t>(dec, "max_bytes");
+    o.decode.max_pixels = Integer<std::int64_t>(dec, "max_pixels");
+    o.decode.max_dimension = Integer<int>(dec, "max_dimension");
     return o;
   } catch (const json::exception& e) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, ": malformed manifest: ", e.what()));
+  } catch (const BadManifestField& e) {
     return absl::FailedPreconditionError(
         absl::StrCat(where, ": malformed manifest: ", e.what()));
   }
@@ -206,12 +237,20 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Open(
   SPOOR_ASSIGN_OR_RETURN(index->store_, ReferenceStore::Open(index->database_));
   SPOOR_ASSIGN_OR_RETURN(index->benign_ids_, index->store_->BenignIds());
   SavedCounts saved;
-  saved.references = manifest.value("references", std::int64_t{-1});
-  saved.descriptors = manifest.value("descriptors", std::int64_t{-1});
-  saved.global_vectors = manifest.value("global_vectors", std::int64_t{-1});
-  saved.codebook_references =
-      manifest.value("codebook_references", std::int64_t{0});
-  saved.generation = manifest.value("generation", std::int64_t{-1});
+  // Counts that are missing or not integers say nothing: the files are
+  // then rebuilt from the database.
+  auto count = [&](const char* key, std::int64_t otherwise) {
+    try {
+      return Integer<std::int64_t>(manifest, key);
+    } catch (const std::exception&) {
+      return otherwise;
+    }
+  };
+  saved.references = count("references", -1);
+  saved.descriptors = count("descriptors", -1);
+  saved.global_vectors = count("global_vectors", -1);
+  saved.codebook_references = count("codebook_references", 0);
+  saved.generation = count("generation", -1);
   if (auto files = manifest.find("files");
       files != manifest.end() && files->is_object()) {
     for (const auto& [name, digest] : files->items())
