@@ -89,6 +89,20 @@ class SightingsTest : public ::testing::Test {
     return n;
   }
 
+  // Closes the index, runs `sql` on its database (to take it back to an
+  // older schema) and opens it again.
+  void ReopenAfter(const char* sql) {
+    log_.reset();
+    matcher_.reset();
+    index_.reset();
+    {
+      SQLite::Database db(tmp_.Join("index/references.db"),
+                          SQLite::OPEN_READWRITE);
+      db.exec(sql);
+    }
+    Open();
+  }
+
   bool read_text_ = true;  // as the service records sightings
   testing::TempDir tmp_;
   std::unique_ptr<ReferenceIndex> index_;
@@ -406,21 +420,13 @@ TEST_F(SightingsTest, AnIndexMadeBeforeBanksOpensAsTheDefaultBank) {
                                  "/references/tiger.jpg");
   ASSERT_OK(index_->Save());
   std::int64_t references = index_->Stats().references;
-  log_.reset();
-  matcher_.reset();
-  index_.reset();
-  {
-    // Take the database back to schema 1: no banks, no sightings.
-    SQLite::Database db(tmp_.Join("index/references.db"),
-                        SQLite::OPEN_READWRITE);
-    db.exec(
-        "DROP TABLE sighting_contacts; DROP TABLE thumbnails; DROP TABLE "
-        "links; DROP TABLE sighting_matches; "
-        "DROP TABLE sightings; "
-        "DROP TABLE banks; DROP INDEX refs_bank; "
-        "ALTER TABLE refs DROP COLUMN bank; PRAGMA user_version = 0;");
-  }
-  Open();
+  // Schema 1: no banks, no sightings.
+  ReopenAfter(
+      "DROP TABLE sighting_contacts; DROP TABLE thumbnails; DROP TABLE "
+      "links; DROP TABLE sighting_matches; "
+      "DROP TABLE sightings; "
+      "DROP TABLE banks; DROP INDEX refs_bank; "
+      "ALTER TABLE refs DROP COLUMN bank; PRAGMA user_version = 0;");
   IndexStats stats = index_->Stats();
   EXPECT_EQ(stats.references, references);
   EXPECT_EQ(stats.banks[kDefaultBank], references);
@@ -439,18 +445,10 @@ TEST_F(SightingsTest, AnIndexMadeBeforeContactLinksKeepsItsLinks) {
   Recorded first = Record(Ad("a1", "alice"), Photo("aero1.jpg"));
   Recorded relist = Record(Ad("b2", "bob"), Photo("aero1.jpg", 0.1, 0.1));
   ASSERT_EQ(relist.earlier.size(), 1u);
-  log_.reset();
-  matcher_.reset();
-  index_.reset();
-  {
-    // Take the database back to schema 2: links without kind or contact.
-    SQLite::Database db(tmp_.Join("index/references.db"),
-                        SQLite::OPEN_READWRITE);
-    db.exec(
-        "DROP TABLE sighting_contacts; ALTER TABLE links DROP COLUMN kind; "
-        "ALTER TABLE links DROP COLUMN contact; PRAGMA user_version = 2;");
-  }
-  Open();
+  // Schema 2: links without kind or contact.
+  ReopenAfter(
+      "DROP TABLE sighting_contacts; ALTER TABLE links DROP COLUMN kind; "
+      "ALTER TABLE links DROP COLUMN contact; PRAGMA user_version = 2;");
   auto links = log_->LinksOf(relist.sighting.id);
   ASSERT_OK(links);
   ASSERT_EQ(links->size(), 1u);
