@@ -243,6 +243,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-features", options.features.max_features)
       ->capture_default_str();
   app.add_option("--max-side", options.decode.max_side)->capture_default_str();
+  app.add_option("--octave-side", options.features.octave_side,
+                 "longest side of SIFT's first octave")
+      ->capture_default_str();
+  app.add_option("--query-octave-side", options.query_octave_side,
+                 "longest side of SIFT's first octave for queries")
+      ->capture_default_str();
+  app.add_option("--contrast", options.features.contrast_threshold,
+                 "SIFT's contrast threshold")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::vector<Query> queries = ReadGroundTruth(corpus);

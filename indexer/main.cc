@@ -475,6 +475,23 @@ int main(int argc, char** argv) {
                    "local features per image")
       ->capture_default_str()
       ->check(CLI::Range(16, 4096));
+  build
+      ->add_option("--octave-side", build_options.features.octave_side,
+                   "longest side of SIFT's first octave for references, "
+                   "pixels (twice --max-side keeps SIFT's finest scales)")
+      ->capture_default_str()
+      ->check(CLI::Range(64, 8192));
+  build
+      ->add_option("--query-octave-side", build_options.query_octave_side,
+                   "longest side of SIFT's first octave for queries, pixels")
+      ->capture_default_str()
+      ->check(CLI::Range(64, 8192));
+  build
+      ->add_option("--contrast-threshold",
+                   build_options.features.contrast_threshold,
+                   "SIFT's contrast threshold")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1.0));
   build->add_option("--jobs", jobs, "decoding threads")
       ->check(CLI::Range(1, 256));
 

@@ -50,6 +50,47 @@ double AngleGap(float a, float b) {
   return std::min(d, 360.0 - d);
 }
 
+// Without SIFT's doubled first octave the finest scales go, and with them
+// most of the cost; what is left still matches a query described with the
+// fine octave (references and queries are described so by default).
+TEST(LocalFeatures, ACoarserFirstOctaveKeepsTheLargerScalesAndStillMatches) {
+  auto graf1 = DecodeImageFile(kGraf, DecodeOptions{.max_side = 800});
+  auto graf3 = DecodeImageFile(kGraf3, DecodeOptions{.max_side = 800});
+  ASSERT_OK(graf1);
+  ASSERT_OK(graf3);
+  FeatureOptions fine{.octave_side = 1600, .contrast_threshold = 0.04};
+  FeatureOptions coarse{.octave_side = 800, .contrast_threshold = 0.04};
+  LocalFeatures a = ExtractLocalFeatures(*graf1, fine);
+  LocalFeatures b = ExtractLocalFeatures(*graf1, coarse);
+  ASSERT_GT(a.size(), 500);
+  ASSERT_GT(b.size(), 200);
+  auto smallest = [](const LocalFeatures& f) {
+    float s = 1e9f;
+    for (const Keypoint& k : f.keypoints) s = std::min(s, k.size);
+    return s;
+  };
+  // Coordinates stay in the decoded image's pixels, and the smallest
+  // keypoints are about twice as large.
+  for (const Keypoint& k : b.keypoints) {
+    ASSERT_GE(k.x, 0);
+    ASSERT_LT(k.x, graf1->width);
+    ASSERT_GE(k.y, 0);
+    ASSERT_LT(k.y, graf1->height);
+  }
+  EXPECT_GT(smallest(b), 1.6 * smallest(a))
+      << smallest(a) << " " << smallest(b);
+  // A lower contrast threshold finds more of the coarse keypoints.
+  coarse.max_features = 4096;
+  int found = ExtractLocalFeatures(*graf1, coarse).size();
+  coarse.contrast_threshold = 0.02;
+  EXPECT_GT(ExtractLocalFeatures(*graf1, coarse).size(), found + 100);
+
+  // graf3 (graf1 photographed from another angle) as a query with the fine
+  // octave against graf1's coarse features.
+  Verification v = VerifyGeometry(ExtractLocalFeatures(*graf3, fine), b, {});
+  EXPECT_GT(v.inliers, 50);
+}
+
 TEST(MirrorFeatures, EqualsAnExtractionFromTheFlippedImage) {
   auto image = DecodeImageFile(kGraf, DecodeOptions{});
   ASSERT_OK(image);

@@ -334,6 +334,46 @@ TEST_F(ReferenceIndexTest, ASecondWriterOnTheSameDirectoryIsRefused) {
   EXPECT_EQ((*reopened)->Stats().references, 1);
 }
 
+// The SIFT settings are kept in the manifest, so queries are described as
+// the index was built. An index written before they existed was built with
+// SIFT's doubled first octave and OpenCV's threshold, and opens with those.
+TEST_F(ReferenceIndexTest, SiftSettingsAreKeptAndOlderManifestsGetTheOldOnes) {
+  IndexOptions options;
+  options.features.octave_side = 700;
+  options.features.contrast_threshold = 0.03;
+  options.query_octave_side = 1300;
+  { CreateWith({"baboon.jpg"}, options); }
+  {
+    auto index = ReferenceIndex::Open(dir());
+    ASSERT_OK(index);
+    EXPECT_EQ((*index)->options().features.octave_side, 700);
+    EXPECT_DOUBLE_EQ((*index)->options().features.contrast_threshold, 0.03);
+    EXPECT_EQ((*index)->options().query_octave_side, 1300);
+  }
+  std::string path = dir() + "/manifest.json";
+  nlohmann::json j = nlohmann::json::parse(std::ifstream(path));
+  for (const char* key :
+       {"octave_side", "contrast_threshold", "query_octave_side"}) {
+    ASSERT_TRUE(j["descriptor"].contains(key)) << key;
+    j["descriptor"].erase(key);
+  }
+  std::ofstream(path, std::ios::trunc) << j.dump();
+  {
+    auto index = ReferenceIndex::Open(dir());
+    ASSERT_OK(index);
+    EXPECT_EQ((*index)->options().features.octave_side, 1600);
+    EXPECT_DOUBLE_EQ((*index)->options().features.contrast_threshold, 0.04);
+    EXPECT_EQ((*index)->options().query_octave_side, 1600);
+    EXPECT_EQ((*index)->Stats().references, 1);
+  }
+  j["descriptor"]["octave_side"] = 10;
+  std::ofstream(path, std::ios::trunc) << j.dump();
+  auto index = ReferenceIndex::Open(dir());
+  EXPECT_EQ(index.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(index.status().message().find("octave_side"), std::string::npos)
+      << index.status();
+}
+
 TEST_F(ReferenceIndexTest, DescriptorVersionMismatchIsRefused) {
   { CreateWith({"baboon.jpg"}); }
   std::string path = dir() + "/manifest.json";

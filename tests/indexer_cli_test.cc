@@ -228,10 +228,11 @@ TEST_F(IndexerCliTest, ManifestPathTraversalIsRefused) {
 // every acknowledged reference. Needs root to mount; skipped otherwise.
 TEST_F(IndexerCliTest, DiskFullIsAClearErrorAndTheIndexSurvives) {
   std::string full = tmp_.Join("full");
-  testing::SmallTmpfs disk(full, 6);
+  testing::SmallTmpfs disk(full, 4);
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
 
-  // 12 references fit in the database but not their FAISS files.
+  // 12 references fit in the database (about 0.4 MB) but not their FAISS
+  // files (the voting tier's float descriptors, about 4 MB).
   std::string idx = full + "/idx";
   CliRun build = Indexer("build --index " + idx + " " + refs_);
   EXPECT_EQ(build.code, 1);

@@ -26,6 +26,16 @@ struct FeatureOptions {
   // detection, so heavily downscaled copies still yield keypoints; pixels.
   // Default: 480.
   int min_side = 480;
+  // Longest side of SIFT's first octave, pixels. OpenCV's SIFT doubles its
+  // input before the first octave (4x the pixels); an image whose doubled
+  // side would exceed this is given to SIFT shrunk so that it does not. The
+  // finest scales it drops are the costliest and the first lost to
+  // recompression. 1600 keeps every octave of an 800 px image (the first
+  // engine's setting). Default: 800, about 2.5x cheaper (docs/BENCHMARKS.md).
+  int octave_side = 800;
+  // SIFT's contrast threshold: keypoints of lower contrast are discarded
+  // before the strongest max_features are kept. Default: 0.04 (OpenCV's).
+  double contrast_threshold = 0.04;
 };
 
 struct Keypoint {

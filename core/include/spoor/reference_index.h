@@ -82,7 +82,14 @@ struct IndexOptions {
   int descriptor_search_breadth = 16;
   // Working resolution and decode limits. Default: longest side 800 px.
   DecodeOptions decode = {.max_side = 800};
+  // How references' features are extracted (and queries', but for the
+  // octave below).
   FeatureOptions features;
+  // FeatureOptions.octave_side for queries. A query may show an item far
+  // smaller than its reference does (a cell of a collage or a grid), so it
+  // needs finer scales than the reference, whose item fills the picture.
+  // Default: 1024.
+  int query_octave_side = 1024;
 };
 
 // A reference decoded and described, ready to insert.

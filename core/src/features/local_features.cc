@@ -30,7 +30,16 @@ LocalFeatures ExtractLocalFeatures(const Image& image,
   int max_features = std::clamp(options.max_features, 1, 4096);
   // SIFT objects hold no state between calls beyond their settings, but
   // creating one is cheap next to detection, so each call makes its own.
-  cv::Ptr<cv::SIFT> sift = cv::SIFT::create(max_features);
+  cv::Ptr<cv::SIFT> sift = cv::SIFT::create(
+      max_features, 3, std::clamp(options.contrast_threshold, 0.001, 1.0));
+  // OpenCV's SIFT always doubles its input before the first octave.
+  int sift_side = std::max(grey.cols, grey.rows);
+  int octave_side = std::max(options.octave_side, 64);
+  if (2 * sift_side > octave_side) {
+    double shrink = octave_side / (2.0 * sift_side);
+    cv::resize(grey, grey, cv::Size(), shrink, shrink, cv::INTER_AREA);
+    upscale *= shrink;
+  }
   std::vector<cv::KeyPoint> keypoints;
   cv::Mat descriptors;
   sift->detectAndCompute(grey, cv::noArray(), keypoints, descriptors);
@@ -41,9 +50,11 @@ LocalFeatures ExtractLocalFeatures(const Image& image,
   out.descriptors.resize(n * kDescriptorDim);
   for (size_t i = 0; i < n; ++i) {
     const cv::KeyPoint& kp = keypoints[i];
-    out.keypoints.push_back({static_cast<float>(kp.pt.x / upscale),
-                             static_cast<float>(kp.pt.y / upscale),
-                             static_cast<float>(kp.size / upscale), kp.angle});
+    // Resizing maps pixel centres: x' + 0.5 = (x + 0.5) * upscale.
+    out.keypoints.push_back(
+        {static_cast<float>((kp.pt.x + 0.5) / upscale - 0.5),
+         static_cast<float>((kp.pt.y + 0.5) / upscale - 0.5),
+         static_cast<float>(kp.size / upscale), kp.angle});
     // RootSIFT (Arandjelovic & Zisserman 2012): L1-normalise, then square
     // root, so Euclidean distance compares like the Hellinger kernel.
     const float* d = descriptors.ptr<float>(static_cast<int>(i));

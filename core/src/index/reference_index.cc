@@ -62,7 +62,10 @@ json OptionsToJson(const IndexOptions& o) {
         {"version", kDescriptorVersion},
         {"dim", kDescriptorDim},
         {"max_features", o.features.max_features},
-        {"min_side", o.features.min_side}}},
+        {"min_side", o.features.min_side},
+        {"octave_side", o.features.octave_side},
+        {"contrast_threshold", o.features.contrast_threshold},
+        {"query_octave_side", o.query_octave_side}}},
       {"descriptor_factory", o.descriptor_factory},
       {"global",
        {{"kind", "vlad-rootsift"},
@@ -148,6 +151,23 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
     o.descriptor_search_breadth = Integer<int>(j, "descriptor_search_breadth");
     o.features.max_features = Integer<int>(d, "max_features");
     o.features.min_side = Integer<int>(d, "min_side");
+    // Indexes written before these settings existed extracted features with
+    // SIFT's doubled first octave and OpenCV's threshold; their queries are
+    // described the same way.
+    o.features.octave_side =
+        d.contains("octave_side") ? Integer<int>(d, "octave_side") : 1600;
+    o.features.contrast_threshold =
+        d.contains("contrast_threshold")
+            ? d.at("contrast_threshold").get<double>()
+            : 0.04;
+    o.query_octave_side = d.contains("query_octave_side")
+                              ? Integer<int>(d, "query_octave_side")
+                              : 1600;
+    if (o.features.octave_side < 64 || o.query_octave_side < 64 ||
+        o.features.contrast_threshold <= 0 ||
+        o.features.contrast_threshold > 1) {
+      throw BadManifestField("octave_side or contrast_threshold out of range");
+    }
     const json& dec = j.at("decode");
     o.decode.max_side = Integer<int>(dec, "max_side");
     o.decode.max_bytes = Integer<std::int64_t>(dec, "max_bytes");

@@ -317,7 +317,8 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     t.text_ms = MsSince(stage);
   }
 
-  const FeatureOptions& feature_options = index_.options().features;
+  FeatureOptions feature_options = index_.options().features;
+  feature_options.octave_side = index_.options().query_octave_side;
   const std::vector<std::int64_t> benign = index_.BenignIds();
   VoteOptions vote;
   vote.max_results = std::max(1, options.max_candidates);
