@@ -119,7 +119,8 @@ const std::vector<std::string> kFamilies = {
     "rotate_small",   "perspective", "text_overlay",
     "watermark",      "padding",     "collage",
     "screenshot",     "colour",      "blur_noise",
-    "stickers",       "chain3",      "rephoto"};
+    "stickers",       "chain3",      "grid3x3",
+    "grid4x4",        "rephoto"};
 
 }  // namespace
 
@@ -283,6 +284,27 @@ int main(int argc, char** argv) {
                             : other_windows.Take());
       return Collage(parts, cells == 4 ? 2 : 3, cv::Size(400, 300));
     }
+    if (family == "grid3x3" || family == "grid4x4") {
+      // A seller's grid of listings: the item in one cell, the others other
+      // items (distractor cut-outs on other backgrounds) and plain photos.
+      // 1200x900 in all, so a cell is a ninth or a sixteenth of the picture.
+      int side = family == "grid3x3" ? 3 : 4;
+      int cells = side * side, at = UniformInt(rng, 0, cells - 1);
+      std::vector<cv::Mat> parts;
+      for (int c = 0; c < cells; ++c) {
+        if (c == at || other_windows.empty()) {
+          parts.push_back(ref.image);
+        } else if (c % 2 == 0 && !distractor_stamps.empty()) {
+          const std::string& stamp = distractor_stamps[UniformInt(
+              rng, 0, static_cast<int>(distractor_stamps.size()) - 1)];
+          parts.push_back(Composite(LoadStampBgra(stamp), other_windows.Take(),
+                                    Uniform(rng, 0.5, 0.8), 0.5, 0.5));
+        } else {
+          parts.push_back(other_windows.Take());
+        }
+      }
+      return Collage(parts, side, cv::Size(1200 / side, 900 / side));
+    }
     if (family == "chain3") {
       std::vector<std::string> pick = chainable;
       std::shuffle(pick.begin(), pick.end(), rng);
@@ -344,7 +366,7 @@ int main(int argc, char** argv) {
     } else {
       Ref fake{"", other_windows.Take(), ""};
       std::string family = families[i % families.size()];
-      if (family == "collage")
+      if (family == "collage" || family == "grid3x3" || family == "grid4x4")
         family = "padding";  // a collage would use more windows
       m = disguise(family, fake);
     }
