@@ -257,12 +257,21 @@ int main(int argc, char** argv) {
   std::vector<Query> queries = ReadGroundTruth(corpus);
   std::vector<std::string> ref_names;
   std::vector<std::vector<std::uint8_t>> ref_bytes;
-  for (const auto& e : fs::directory_iterator(fs::path(corpus) / "references"))
+  std::error_code listed;
+  for (const auto& e :
+       fs::directory_iterator(fs::path(corpus) / "references", listed))
     ref_names.push_back(e.path().filename().string());
   std::sort(ref_names.begin(), ref_names.end());
-  for (const auto& n : ref_names)
-    ref_bytes.push_back(*spoor::ReadFileBytes(
-        (fs::path(corpus) / "references" / n).string(), 64 << 20));
+  for (const auto& n : ref_names) {
+    auto bytes = spoor::ReadFileBytes(
+        (fs::path(corpus) / "references" / n).string(), 64 << 20);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "spoor-bench-eval: %s\n",
+                   std::string(bytes.status().message()).c_str());
+      return 2;
+    }
+    ref_bytes.push_back(std::move(*bytes));
+  }
   if (queries.empty() || ref_names.empty()) {
     std::fprintf(stderr,
                  "spoor-bench-eval: %s has no ground truth or references\n",
