@@ -51,8 +51,8 @@ double AngleGap(float a, float b) {
 }
 
 // Without SIFT's doubled first octave the finest scales go, and with them
-// most of the cost; what is left still matches a query described with the
-// fine octave (references and queries are described so by default).
+// most of the cost; what is left still matches a query described with a
+// finer octave (by default references start at 800 px, queries at 1024).
 TEST(LocalFeatures, ACoarserFirstOctaveKeepsTheLargerScalesAndStillMatches) {
   auto graf1 = DecodeImageFile(kGraf, DecodeOptions{.max_side = 800});
   auto graf3 = DecodeImageFile(kGraf3, DecodeOptions{.max_side = 800});
