@@ -493,6 +493,29 @@ TEST_F(SightingsTest, TheSameWordsOnDifferentItemsDoNotLinkThem) {
   EXPECT_EQ(xena.earlier[0].link.kind, LinkKind::kMatch);
 }
 
+TEST_F(SightingsTest, WordsTheReaderMissesInANewAdDoNotMatchAnEarlierAdsWords) {
+  // The market run's honest pair: one seller's number read, another's (in
+  // the same font, on yellow grass) missed. Reading nothing in the newer ad
+  // stands for the miss: the earlier ad keeps no keypoints on its words, so
+  // there is nothing of them left to match.
+  const std::string words = "Genuine ivory WhatsApp only";
+  read_text_ = true;
+  Recorded wendy = Record(Ad("m1", "wendy"), WithWords("leuvenA.jpg", words));
+  ASSERT_TRUE(wendy.created);
+  read_text_ = false;
+  Recorded will = Record(Ad("m2", "will"), WithWords("aero3.jpg", words));
+  EXPECT_TRUE(will.earlier.empty());
+  // The item itself is still kept: another seller's crop of it links.
+  read_text_ = true;
+  cv::Mat item = testing::LoadBgr(kOpenCvData + "/leuvenA.jpg", 800);
+  Recorded xena = Record(Ad("m3", "xena"),
+                         testing::EncodeJpeg(testing::AddText(
+                             testing::Crop(item, 0.1, 0, 1, 0.95), words)));
+  ASSERT_EQ(xena.earlier.size(), 1u);
+  EXPECT_EQ(xena.earlier[0].sighting.id, wendy.sighting.id);
+  EXPECT_GE(xena.earlier[0].link.score, kDefaultMinScore);
+}
+
 TEST_F(SightingsTest, ASharedPhoneNumberLinksDifferentPhotosByAContactLink) {
   // Two sellers, two different photos, one phone number written two ways.
   Recorded first =

@@ -2,6 +2,7 @@
 // the contact details found among the words.
 #include "spoor/text.h"
 
+#include <algorithm>
 #include <opencv2/imgproc.hpp>
 
 #include "spoor/image.h"
@@ -150,6 +151,45 @@ TEST(ReadTextTest, ReadsAScreenshotsWords) {
   EXPECT_NE(Joined(*words).find("Marketplace"), std::string::npos)
       << Joined(*words);
   EXPECT_TRUE(FindContacts(*words).empty()) << Joined(*words);
+}
+
+TEST(ReadTextTest, LinesAreFoundWhetherOrNotTheyAreRead) {
+  // Words Tesseract reads, and a row of glyph-sized plus signs, in which it
+  // reads no letter or digit (as yellow words on a cream table read nothing
+  // confident): both are text lines, and the matcher discounts keypoints on
+  // both.
+  cv::Mat photo = testing::Wallpaper("Autumn", cv::Size(800, 600));
+  cv::Mat marked = Stamp(photo, "06 12 34 56 78", 120, 30);
+  for (int i = 0; i < 8; ++i) {
+    cv::line(marked, {60 + 40 * i, 415}, {82 + 40 * i, 415},
+             cv::Scalar(40, 20, 20), 3);
+    cv::line(marked, {71 + 40 * i, 400}, {71 + 40 * i, 430},
+             cv::Scalar(40, 20, 20), 3);
+  }
+  Image image = Decode(marked);
+  std::vector<Box> lines;
+  auto words = ReadText(image, {}, &lines);
+  ASSERT_OK(words);
+  ASSERT_FALSE(words->empty());
+  auto covers = [](const Box& line, int x, int y) {
+    return line.x <= x && x < line.x + line.width && line.y <= y &&
+           y < line.y + line.height;
+  };
+  // Every word's line is among them, and one line covers the marks, where
+  // no word was read.
+  for (const TextWord& w : *words) {
+    EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const Box& l) {
+      return l == w.line;
+    })) << w.text;
+    EXPECT_FALSE(covers(w.box, 200, 415)) << w.text;
+  }
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [&](const Box& l) {
+    return covers(l, 80, 415) && covers(l, 340, 415) && l.height < 100;
+  }));
+  // Without the out-parameter the words are the same.
+  auto again = ReadText(image);
+  ASSERT_OK(again);
+  EXPECT_EQ(Joined(*again), Joined(*words));
 }
 
 TEST(ReadTextTest, APhotoWithoutTextHasNoContacts) {

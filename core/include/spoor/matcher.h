@@ -69,8 +69,11 @@ struct MatchOptions {
   bool keep_query = false;
   // Read the words the query shows (ReadText) into MatchResult.text, and
   // verify earlier ads' images (the sightings bank) without the query's
-  // keypoints on them or on their lines: the same words in the same font
-  // are not the same item. Costs 20-70 ms an image. Default: false.
+  // keypoints on them or on any text line found, read or not: the same
+  // words in the same font are not the same item. With keep_query,
+  // query_features leave out the keypoints on the words read (and their
+  // lines), so a kept ad is not matched on its words by a later ad either.
+  // Costs 20-70 ms an image. Default: false.
   bool read_text = false;
   // Longest side of a JPEG thumbnail of the query to return in
   // MatchResult.thumbnail (for case reports); 0: none. Default: 0.
@@ -124,11 +127,14 @@ struct MatchResult {
   std::string format;
   StageTimings timings;
   // With MatchOptions.keep_query: the query's perceptual hash and local
-  // features as a reference would store them.
+  // features as a reference would store them (without the keypoints on the
+  // words read, with read_text).
   Hash256 query_hash{};
   LocalFeatures query_features;
   std::vector<std::uint8_t> thumbnail;  ///< JPEG, with thumbnail_side
   std::vector<TextWord> text;           ///< with MatchOptions.read_text
+  // With MatchOptions.read_text: every text line found, read or not.
+  std::vector<Box> text_lines;
 };
 
 class Matcher {

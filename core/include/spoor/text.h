@@ -42,10 +42,14 @@ struct TextOptions {
   float min_confidence = 60;
 };
 
-// The words `image` shows. FailedPrecondition when Tesseract's English
-// model cannot be loaded (install tesseract-ocr-eng).
-absl::StatusOr<std::vector<TextWord>> ReadText(const Image& image,
-                                               const TextOptions& options = {});
+// The words `image` shows. With `lines`, also every text line found
+// (original pixels), read or not: a line Tesseract reads nothing confident
+// in (yellow words on a cream table) is text all the same. FailedPrecondition
+// when Tesseract's English model cannot be loaded (install
+// tesseract-ocr-eng).
+absl::StatusOr<std::vector<TextWord>> ReadText(
+    const Image& image, const TextOptions& options = {},
+    std::vector<Box>* lines = nullptr);
 
 enum class ContactKind { kPhone, kEmail, kHandle };
 const char* ContactKindName(ContactKind kind);  ///< "phone", "email", ...

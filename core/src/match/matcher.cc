@@ -195,13 +195,14 @@ LocalFeatures WithoutExplained(
   });
 }
 
-// `features` without the keypoints on `words` and on the lines they were
-// read in (original pixels; each word's box grown by a quarter of its
-// height, as glyph keypoints sit on its edges; the whole line, as glyphs
-// Tesseract read with too little confidence are text all the same).
+// `features` without the keypoints on `words` and on every text line
+// found, read or not (original pixels; each word's box grown by a quarter
+// of its height, as glyph keypoints sit on its edges; whole lines, as
+// glyphs Tesseract read with too little confidence are text all the same).
 LocalFeatures WithoutText(const LocalFeatures& features,
                           const std::vector<TextWord>& words,
-                          int original_width, bool mirrored) {
+                          const std::vector<Box>& lines, int original_width,
+                          bool mirrored) {
   const float s = original_width > 0
                       ? static_cast<float>(features.width) / original_width
                       : 1.0f;
@@ -218,6 +219,7 @@ LocalFeatures WithoutText(const LocalFeatures& features,
     add(w.box, 0.25f * w.box.height);
     add(w.line, 0);
   }
+  for (const Box& line : lines) add(line, 0);
   return Without(features, [&](const Keypoint& k) {
     return std::any_of(boxes.begin(), boxes.end(), [&](const cv::Rect2f& b) {
       return b.contains(cv::Point2f(k.x, k.y));
@@ -311,7 +313,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
 
   if (options.read_text) {
     stage = Clock::now();
-    auto words = ReadText(image);
+    auto words = ReadText(image, {}, &result.text_lines);
     if (!words.ok()) return words.status();
     result.text = std::move(*words);
     t.text_ms = MsSince(stage);
@@ -388,11 +390,12 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
         masked = true;
       }
       const Pass* chosen = benign || explained.empty() ? &pass : &rest;
-      if (!benign && !result.text.empty() &&
+      if (!benign && !result.text_lines.empty() &&
           ref->reference.bank == kSightingsBank) {
         if (!untexted_ready) {
-          untexted.features = WithoutText(chosen->features, result.text,
-                                          image.original_width, pass.mirrored);
+          untexted.features =
+              WithoutText(chosen->features, result.text, result.text_lines,
+                          image.original_width, pass.mirrored);
           untexted_ready = true;
         }
         chosen = &untexted;
@@ -431,8 +434,19 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   Pass direct{false, ExtractLocalFeatures(image, feature_options)};
   t.features_ms += MsSince(stage);
   if (!run_pass(direct)) return kStopped;
-  // Copied before the mirror pass may need them.
-  if (options.keep_query) result.query_features = direct.features;
+  // Copied before the mirror pass may need them. What is kept of an ad is
+  // matched by later ads, so the words read in it are left out on this side
+  // too: a later ad whose own words the reader misses (yellow on yellow
+  // grass) must not match this one on the same words in the same font.
+  // Only lines words were read in: a line read nothing in may be the item's
+  // own texture, and what is kept is kept for good (the market run lost two
+  // re-photographed items when those lines were left out here as well).
+  if (options.keep_query) {
+    result.query_features = result.text.empty()
+                                ? direct.features
+                                : WithoutText(direct.features, result.text, {},
+                                              image.original_width, false);
+  }
 
   // A match with an earlier ad's image or with benign content does not
   // stand in for a reference: the ad may be the mirror of one while the same

@@ -270,13 +270,15 @@ bool HasAlnum(const std::string& s) {
 }  // namespace
 
 absl::StatusOr<std::vector<TextWord>> ReadText(const Image& image,
-                                               const TextOptions& options) {
+                                               const TextOptions& options,
+                                               std::vector<Box>* lines) {
   tesseract::TessBaseAPI* api = ThreadTesseract();
   if (api == nullptr)
     return absl::FailedPreconditionError(
         "text: Tesseract cannot load its English model (install "
         "tesseract-ocr-eng)");
   std::vector<TextWord> words;
+  if (lines != nullptr) lines->clear();
   if (image.width <= 0 || image.height <= 0) return words;
   cv::Mat bgr(image.height, image.width, CV_8UC3,
               const_cast<std::uint8_t*>(image.bgr.data()));
@@ -287,6 +289,7 @@ absl::StatusOr<std::vector<TextWord>> ReadText(const Image& image,
   const int was_dynamic = omp_get_dynamic();
   omp_set_dynamic(1);
   for (const Line& line : FindLines(bgr, options.max_lines)) {
+    if (lines != nullptr) lines->push_back(ToOriginal(line.rect, image));
     api->SetImage(line.strokes.data, line.strokes.cols, line.strokes.rows, 1,
                   static_cast<int>(line.strokes.step));
     // Screen text is about 70 dpi; without it Tesseract guesses per image.
