@@ -252,6 +252,12 @@ int main(int argc, char** argv) {
   app.add_option("--contrast", options.features.contrast_threshold,
                  "SIFT's contrast threshold")
       ->capture_default_str();
+  app.add_option("--min-features", options.features.min_features,
+                 "references' feature floor (0: none)")
+      ->capture_default_str();
+  app.add_option("--query-min-features", options.query_min_features,
+                 "queries' feature floor (0: none)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::vector<Query> queries = ReadGroundTruth(corpus);

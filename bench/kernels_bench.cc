@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <opencv2/imgproc.hpp>
 #include <random>
 
 #include "features/feature_codec.h"
@@ -70,6 +71,31 @@ BENCHMARK(BM_LocalFeaturesOctave)
     ->Args({1024, 40})
     ->Args({800, 40})
     ->Args({800, 20})
+    ->Unit(benchmark::kMillisecond);
+
+// The feature floor (first argument: 0 off, 400 the default) on graf1 as it
+// is (second argument 0: textured, over the floor, the same keypoints either
+// way) and blurred until SIFT finds under 400 keypoints at its threshold
+// (1: smooth, described again at a quarter of the threshold, up to the
+// floor).
+void BM_LocalFeaturesFloor(benchmark::State& state) {
+  spoor::Image image = Decoded(kPhoto);
+  if (state.range(1) != 0) {
+    cv::Mat bgr(image.height, image.width, CV_8UC3, image.bgr.data());
+    cv::GaussianBlur(bgr, bgr, cv::Size(), 5);
+  }
+  spoor::FeatureOptions options;
+  options.min_features = static_cast<int>(state.range(0));
+  int found = 0;
+  for (auto _ : state)
+    found = spoor::ExtractLocalFeatures(image, options).size();
+  state.counters["keypoints"] = found;
+}
+BENCHMARK(BM_LocalFeaturesFloor)
+    ->Args({0, 0})
+    ->Args({400, 0})
+    ->Args({0, 1})
+    ->Args({400, 1})
     ->Unit(benchmark::kMillisecond);
 
 void BM_DescriptorSearch(benchmark::State& state) {

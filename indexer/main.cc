@@ -492,6 +492,18 @@ int main(int argc, char** argv) {
                    "SIFT's contrast threshold")
       ->capture_default_str()
       ->check(CLI::Range(0.001, 1.0));
+  build
+      ->add_option("--min-features", build_options.features.min_features,
+                   "feature floor for references: an image with fewer "
+                   "keypoints is lifted to it with keypoints under the "
+                   "contrast threshold (0: none)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
+  build
+      ->add_option("--query-min-features", build_options.query_min_features,
+                   "feature floor for queries and the ads kept as sightings")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 4096));
   build->add_option("--jobs", jobs, "decoding threads")
       ->check(CLI::Range(1, 256));
 

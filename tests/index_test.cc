@@ -336,12 +336,15 @@ TEST_F(ReferenceIndexTest, ASecondWriterOnTheSameDirectoryIsRefused) {
 
 // The SIFT settings are kept in the manifest, so queries are described as
 // the index was built. An index written before they existed was built with
-// SIFT's doubled first octave and OpenCV's threshold, and opens with those.
+// SIFT's doubled first octave and OpenCV's threshold, without a feature
+// floor, and opens with those.
 TEST_F(ReferenceIndexTest, SiftSettingsAreKeptAndOlderManifestsGetTheOldOnes) {
   IndexOptions options;
   options.features.octave_side = 700;
   options.features.contrast_threshold = 0.03;
   options.query_octave_side = 1300;
+  options.features.min_features = 250;
+  options.query_min_features = 350;
   { CreateWith({"baboon.jpg"}, options); }
   {
     auto index = ReferenceIndex::Open(dir());
@@ -349,11 +352,14 @@ TEST_F(ReferenceIndexTest, SiftSettingsAreKeptAndOlderManifestsGetTheOldOnes) {
     EXPECT_EQ((*index)->options().features.octave_side, 700);
     EXPECT_DOUBLE_EQ((*index)->options().features.contrast_threshold, 0.03);
     EXPECT_EQ((*index)->options().query_octave_side, 1300);
+    EXPECT_EQ((*index)->options().features.min_features, 250);
+    EXPECT_EQ((*index)->options().query_min_features, 350);
   }
   std::string path = dir() + "/manifest.json";
   nlohmann::json j = nlohmann::json::parse(std::ifstream(path));
   for (const char* key :
-       {"octave_side", "contrast_threshold", "query_octave_side"}) {
+       {"octave_side", "contrast_threshold", "query_octave_side",
+        "min_features", "query_min_features"}) {
     ASSERT_TRUE(j["descriptor"].contains(key)) << key;
     j["descriptor"].erase(key);
   }
@@ -364,14 +370,23 @@ TEST_F(ReferenceIndexTest, SiftSettingsAreKeptAndOlderManifestsGetTheOldOnes) {
     EXPECT_EQ((*index)->options().features.octave_side, 1600);
     EXPECT_DOUBLE_EQ((*index)->options().features.contrast_threshold, 0.04);
     EXPECT_EQ((*index)->options().query_octave_side, 1600);
+    EXPECT_EQ((*index)->options().features.min_features, 0);
+    EXPECT_EQ((*index)->options().query_min_features, 0);
     EXPECT_EQ((*index)->Stats().references, 1);
   }
-  j["descriptor"]["octave_side"] = 10;
-  std::ofstream(path, std::ios::trunc) << j.dump();
-  auto index = ReferenceIndex::Open(dir());
-  EXPECT_EQ(index.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(index.status().message().find("octave_side"), std::string::npos)
-      << index.status();
+  for (auto [key, bad] : {std::pair<const char*, int>{"octave_side", 10},
+                          {"min_features", -1},
+                          {"min_features", 5000},
+                          {"query_min_features", -2}}) {
+    nlohmann::json broken = j;
+    broken["descriptor"][key] = bad;
+    std::ofstream(path, std::ios::trunc) << broken.dump();
+    auto index = ReferenceIndex::Open(dir());
+    EXPECT_EQ(index.status().code(), absl::StatusCode::kFailedPrecondition)
+        << key << " " << bad;
+    EXPECT_NE(index.status().message().find(key), std::string::npos)
+        << index.status();
+  }
 }
 
 TEST_F(ReferenceIndexTest, DescriptorVersionMismatchIsRefused) {

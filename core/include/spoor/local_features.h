@@ -37,6 +37,13 @@ struct FeatureOptions {
   // SIFT's contrast threshold: keypoints of lower contrast are discarded
   // before the strongest max_features are kept. Default: 0.04 (OpenCV's).
   double contrast_threshold = 0.04;
+  // Feature floor: an image that yields fewer keypoints than this at
+  // contrast_threshold (a smooth table, a studio backdrop, a small item on
+  // a plain background) is lifted to this many with the strongest found at
+  // a quarter of the threshold, so its faint but real structure is kept.
+  // Textured photos keep exactly what the threshold gives. 0: none.
+  // Default: 0 (references); queries use IndexOptions.query_min_features.
+  int min_features = 0;
 };
 
 struct Keypoint {

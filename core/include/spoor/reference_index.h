@@ -90,6 +90,13 @@ struct IndexOptions {
   // needs finer scales than the reference, whose item fills the picture.
   // Default: 1024.
   int query_octave_side = 1024;
+  // FeatureOptions.min_features for queries, and so for the ads kept as
+  // sightings: a cut-out photographed again on another plain table verifies
+  // with about three times the inliers (docs/BENCHMARKS.md). References
+  // keep their own setting (none by default): the global tier's vectors of
+  // smooth references, lifted by weak keypoints, found small grid cells
+  // less often. Default: 400.
+  int query_min_features = 400;
 };
 
 // A reference decoded and described, ready to insert.

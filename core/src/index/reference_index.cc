@@ -65,7 +65,9 @@ json OptionsToJson(const IndexOptions& o) {
         {"min_side", o.features.min_side},
         {"octave_side", o.features.octave_side},
         {"contrast_threshold", o.features.contrast_threshold},
-        {"query_octave_side", o.query_octave_side}}},
+        {"min_features", o.features.min_features},
+        {"query_octave_side", o.query_octave_side},
+        {"query_min_features", o.query_min_features}}},
       {"descriptor_factory", o.descriptor_factory},
       {"global",
        {{"kind", "vlad-rootsift"},
@@ -163,10 +165,20 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
     o.query_octave_side = d.contains("query_octave_side")
                               ? Integer<int>(d, "query_octave_side")
                               : 1600;
+    // ... and without a feature floor.
+    o.features.min_features =
+        d.contains("min_features") ? Integer<int>(d, "min_features") : 0;
+    o.query_min_features = d.contains("query_min_features")
+                               ? Integer<int>(d, "query_min_features")
+                               : 0;
     if (o.features.octave_side < 64 || o.query_octave_side < 64 ||
         o.features.contrast_threshold <= 0 ||
-        o.features.contrast_threshold > 1) {
-      throw BadManifestField("octave_side or contrast_threshold out of range");
+        o.features.contrast_threshold > 1 || o.features.min_features < 0 ||
+        o.features.min_features > 4096 || o.query_min_features < 0 ||
+        o.query_min_features > 4096) {
+      throw BadManifestField(
+          "octave_side, contrast_threshold, min_features or "
+          "query_min_features out of range");
     }
     const json& dec = j.at("decode");
     o.decode.max_side = Integer<int>(dec, "max_side");

@@ -321,6 +321,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
 
   FeatureOptions feature_options = index_.options().features;
   feature_options.octave_side = index_.options().query_octave_side;
+  feature_options.min_features = index_.options().query_min_features;
   const std::vector<std::int64_t> benign = index_.BenignIds();
   VoteOptions vote;
   vote.max_results = std::max(1, options.max_candidates);
