@@ -99,6 +99,8 @@ std::vector<cv::Point2d> Project(const cv::Matx33d& h, double w, double hgt) {
 struct Pass {
   bool mirrored = false;
   LocalFeatures features;
+  // Regions (feature coordinates) whose keypoints were left out: text.
+  std::vector<cv::Rect2f> masked;
 };
 
 // Fills `match` from a verification; returns false when nothing verified.
@@ -147,11 +149,17 @@ bool Evaluate(const Pass& pass, const Verification& v,
   // A copy keeps the reference's pixels: most reference keypoints that land
   // inside the query survive as inliers. A re-photographed item shares only
   // the object, under new light and on a new background, and keeps few.
+  // Reference keypoints that land where the query's were left out (text)
+  // could not be inliers, so they do not count as visible.
   int visible = 0;
   for (const Keypoint& k : rf.keypoints) {
     cv::Vec3d p = h * cv::Vec3d(k.x, k.y, 1);
     double x = p[0] / p[2], y = p[1] / p[2];
-    if (x >= 0 && y >= 0 && x < qf.width && y < qf.height) ++visible;
+    if (x < 0 || y < 0 || x >= qf.width || y >= qf.height) continue;
+    cv::Point2f at(static_cast<float>(x), static_cast<float>(y));
+    if (std::none_of(pass.masked.begin(), pass.masked.end(),
+                     [&](const cv::Rect2f& b) { return b.contains(at); }))
+      ++visible;
   }
   double density = visible > 0 ? static_cast<double>(v.inliers) / visible : 0;
   bool copy = density >= kCopyDensity;
@@ -195,14 +203,15 @@ LocalFeatures WithoutExplained(
   });
 }
 
-// `features` without the keypoints on `words` and on every text line
-// found, read or not (original pixels; each word's box grown by a quarter
-// of its height, as glyph keypoints sit on its edges; whole lines, as
-// glyphs Tesseract read with too little confidence are text all the same).
-LocalFeatures WithoutText(const LocalFeatures& features,
-                          const std::vector<TextWord>& words,
-                          const std::vector<Box>& lines, int original_width,
-                          bool mirrored) {
+// The regions of `features` (feature coordinates) on `words` and on every
+// text line given, read or not (original pixels; each word's box grown by a
+// quarter of its height, as glyph keypoints sit on its edges; whole lines,
+// as glyphs Tesseract read with too little confidence are text all the
+// same).
+std::vector<cv::Rect2f> TextBoxes(const LocalFeatures& features,
+                                  const std::vector<TextWord>& words,
+                                  const std::vector<Box>& lines,
+                                  int original_width, bool mirrored) {
   const float s = original_width > 0
                       ? static_cast<float>(features.width) / original_width
                       : 1.0f;
@@ -220,6 +229,12 @@ LocalFeatures WithoutText(const LocalFeatures& features,
     add(w.line, 0);
   }
   for (const Box& line : lines) add(line, 0);
+  return boxes;
+}
+
+// `features` without the keypoints in `boxes`.
+LocalFeatures WithoutBoxes(const LocalFeatures& features,
+                           const std::vector<cv::Rect2f>& boxes) {
   return Without(features, [&](const Keypoint& k) {
     return std::any_of(boxes.begin(), boxes.end(), [&](const cv::Rect2f& b) {
       return b.contains(cv::Point2f(k.x, k.y));
@@ -375,11 +390,11 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
                           [](const StoredReference* r) {
                             return IsBenignBank(r->reference.bank);
                           });
-    Pass rest{pass.mirrored, {}};
+    Pass rest{pass.mirrored, {}, {}};
     std::vector<std::array<float, 2>> explained;
     bool masked = false;
     // For earlier ads' images: `rest` without the keypoints on text.
-    Pass untexted{pass.mirrored, {}};
+    Pass untexted{pass.mirrored, {}, {}};
     bool untexted_ready = false;
     for (const StoredReference* ref : stored) {
       if (stopped()) return false;
@@ -394,9 +409,10 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
       if (!benign && !result.text_lines.empty() &&
           ref->reference.bank == kSightingsBank) {
         if (!untexted_ready) {
-          untexted.features =
-              WithoutText(chosen->features, result.text, result.text_lines,
-                          image.original_width, pass.mirrored);
+          untexted.masked =
+              TextBoxes(chosen->features, result.text, result.text_lines,
+                        image.original_width, pass.mirrored);
+          untexted.features = WithoutBoxes(chosen->features, untexted.masked);
           untexted_ready = true;
         }
         chosen = &untexted;
@@ -432,7 +448,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   };
 
   stage = Clock::now();
-  Pass direct{false, ExtractLocalFeatures(image, feature_options)};
+  Pass direct{false, ExtractLocalFeatures(image, feature_options), {}};
   t.features_ms += MsSince(stage);
   if (!run_pass(direct)) return kStopped;
   // Copied before the mirror pass may need them. What is kept of an ad is
@@ -443,10 +459,12 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   // own texture, and what is kept is kept for good (the market run lost two
   // re-photographed items when those lines were left out here as well).
   if (options.keep_query) {
-    result.query_features = result.text.empty()
-                                ? direct.features
-                                : WithoutText(direct.features, result.text, {},
-                                              image.original_width, false);
+    result.query_features =
+        result.text.empty()
+            ? direct.features
+            : WithoutBoxes(direct.features,
+                           TextBoxes(direct.features, result.text, {},
+                                     image.original_width, false));
   }
 
   // A match with an earlier ad's image or with benign content does not
@@ -464,7 +482,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     // The mirror's features are a permutation of the direct ones: no second
     // extraction (MirrorFeatures).
     stage = Clock::now();
-    Pass mirror{true, MirrorFeatures(direct.features)};
+    Pass mirror{true, MirrorFeatures(direct.features), {}};
     t.features_ms += MsSince(stage);
     if (!run_pass(mirror)) return kStopped;
   }
