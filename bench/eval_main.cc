@@ -240,6 +240,10 @@ int main(int argc, char** argv) {
   app.add_option("--global-candidates", match_options.max_global_candidates,
                  "global-tier candidates verified per query (core only)")
       ->capture_default_str();
+  app.add_option("--cell-candidates", match_options.max_cell_candidates,
+                 "global-tier candidates from the query's 5x5 windows, "
+                 "besides --global-candidates (core only; 0: not searched)")
+      ->capture_default_str();
   app.add_option("--max-features", options.features.max_features)
       ->capture_default_str();
   app.add_option("--max-side", options.decode.max_side)->capture_default_str();
@@ -257,6 +261,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--query-min-features", options.query_min_features,
                  "queries' feature floor (0: none)")
+      ->capture_default_str();
+  app.add_option("--stored-packing", options.stored_packing,
+                 "stored descriptors: 2 (70 bytes a feature) or 3 (54)")
+      ->check(CLI::IsMember({2, 3}))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
@@ -292,6 +300,8 @@ int main(int argc, char** argv) {
   fs::remove_all(index_dir);
   auto t0 = Clock::now();
   spoor::IndexStats indexed;
+  absl::StatusOr<spoor::ReferenceIndex::FeatureBytes> features =
+      absl::UnknownError("not indexed");
   {
     auto index = spoor::ReferenceIndex::Create(index_dir, options);
     if (!index.ok()) {
@@ -337,6 +347,7 @@ int main(int argc, char** argv) {
     }
     (void)(*index)->Save();
     indexed = (*index)->Stats();
+    features = (*index)->StoredFeatureBytes();
   }
   double index_s = std::chrono::duration<double>(Clock::now() - t0).count();
 
@@ -623,6 +634,8 @@ int main(int argc, char** argv) {
   {
     const double refs = std::max<double>(1, indexed.references);
     j["bytes_per_reference"] = {
+        {"keypoints", features.ok() ? features->keypoints / refs : -1},
+        {"descriptors", features.ok() ? features->descriptors / refs : -1},
         {"database", indexed.database_bytes / refs},
         {"hash_index", indexed.hash_index_bytes / refs},
         {"descriptor_index", indexed.descriptor_index_bytes / refs},
@@ -634,6 +647,8 @@ int main(int argc, char** argv) {
   j["global_factory"] = options.global_factory;
   j["candidates"] = match_options.max_candidates;
   j["global_candidates"] = match_options.max_global_candidates;
+  j["cell_candidates"] = match_options.max_cell_candidates;
+  j["stored_packing"] = options.stored_packing;
   j["max_features"] = options.features.max_features;
   j["max_side"] = options.decode.max_side;
   std::ofstream(fs::path(out) / "results.json") << j.dump(2);

@@ -198,30 +198,40 @@ void BM_MirrorFeatures(benchmark::State& state) {
 }
 BENCHMARK(BM_MirrorFeatures)->Unit(benchmark::kMicrosecond);
 
-// Packing a reference's features for the database and reading them back.
+// Packing a reference's features for the database and reading them back;
+// the argument is the packing (2: 4-bit bins, 3: 4-bit codes on the PCA
+// basis, feature_codec.h).
 void BM_PackFeatures(benchmark::State& state) {
   auto f = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  const int packing = static_cast<int>(state.range(0));
   for (auto _ : state) {
     auto k = spoor::PackKeypoints(f);
-    auto d = spoor::PackDescriptors(f);
+    auto d = spoor::PackDescriptors(f, packing);
     benchmark::DoNotOptimize(d.data());
     benchmark::DoNotOptimize(k.data());
   }
 }
-BENCHMARK(BM_PackFeatures)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PackFeatures)
+    ->Arg(spoor::kNibblePacking)
+    ->Arg(spoor::kBasisPacking)
+    ->Unit(benchmark::kMicrosecond);
 
 void BM_UnpackFeatures(benchmark::State& state) {
   auto f = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  const int packing = static_cast<int>(state.range(0));
   auto k = spoor::PackKeypoints(f);
-  auto d = spoor::PackDescriptors(f);
+  auto d = spoor::PackDescriptors(f, packing);
   spoor::LocalFeatures out;
   out.width = f.width;
   out.height = f.height;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(spoor::UnpackFeatures(k, d, out));
+    benchmark::DoNotOptimize(spoor::UnpackFeatures(k, d, packing, out));
   }
 }
-BENCHMARK(BM_UnpackFeatures)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_UnpackFeatures)
+    ->Arg(spoor::kNibblePacking)
+    ->Arg(spoor::kBasisPacking)
+    ->Unit(benchmark::kMicrosecond);
 
 // Reading text: a busy photo with no words (the line finder's candidates
 // are read and rejected), and a sample ad: a screenshot with a caption.

@@ -326,6 +326,9 @@ int RunStats(const std::string& dir, bool as_json) {
   if (!index.ok())
     return Fail(kExitIndexError, std::string(index.status().message()));
   IndexStats s = (*index)->Stats();
+  auto features = (*index)->StoredFeatureBytes();
+  if (!features.ok())
+    return Fail(kExitIndexError, std::string(features.status().message()));
   json j = {{"references", s.references},
             {"descriptors", s.descriptors},
             {"hashes", s.hashes},
@@ -337,6 +340,8 @@ int RunStats(const std::string& dir, bool as_json) {
             {"global_factory", s.global_factory},
             {"disk_bytes", s.disk_bytes},
             {"database_bytes", s.database_bytes},
+            {"keypoint_bytes", features->keypoints},
+            {"descriptor_bytes", features->descriptors},
             {"hash_index_bytes", s.hash_index_bytes},
             {"descriptor_index_bytes", s.descriptor_index_bytes},
             {"global_index_bytes", s.global_index_bytes},
@@ -504,6 +509,13 @@ int main(int argc, char** argv) {
                    "feature floor for queries and the ads kept as sightings")
       ->capture_default_str()
       ->check(CLI::Range(0, 4096));
+  build
+      ->add_option("--stored-packing", build_options.stored_packing,
+                   "how stored descriptors are packed: 2 (70 bytes a "
+                   "feature, 4 bits a RootSIFT bin) or 3 (54 bytes, 4-bit "
+                   "codes on a PCA basis)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({2, 3}));
   build->add_option("--jobs", jobs, "decoding threads")
       ->check(CLI::Range(1, 256));
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <map>
 #include <opencv2/core.hpp>
 #include <opencv2/features2d.hpp>
 #include <vector>
@@ -197,19 +199,9 @@ TEST(MirrorFeatures, TwiceIsTheOriginal) {
   }
 }
 
-TEST(FeatureCodec, PacksSeventyBytesAFeatureAndKeepsTheGeometry) {
-  LocalFeatures full = FeaturesOf(kGraf);
-  ASSERT_GT(full.size(), 500);
-  std::vector<std::uint8_t> k = PackKeypoints(full);
-  std::vector<std::uint8_t> d = PackDescriptors(full);
-  EXPECT_EQ(k.size() + d.size(), 70u * full.size());
-
-  LocalFeatures back;
-  back.width = full.width;
-  back.height = full.height;
-  ASSERT_OK(UnpackFeatures(k, d, back));
+// Keypoints as both packings keep them.
+void ExpectGeometryKept(const LocalFeatures& full, const LocalFeatures& back) {
   ASSERT_EQ(back.size(), full.size());
-  double worst_bin = 0;
   for (int i = 0; i < full.size(); ++i) {
     const Keypoint& a = full.keypoints[i];
     const Keypoint& b = back.keypoints[i];
@@ -217,6 +209,33 @@ TEST(FeatureCodec, PacksSeventyBytesAFeatureAndKeepsTheGeometry) {
     EXPECT_NEAR(a.y, b.y, full.height / 65535.0 + 1e-3);
     EXPECT_NEAR(b.size / a.size, 1.0, 0.015);  // 24 steps an octave
     EXPECT_LT(AngleGap(a.angle, b.angle), 360.0 / 512 + 1e-3);
+  }
+}
+
+// graf1's features packed in `packing` and read back.
+struct Packed {
+  LocalFeatures full, back;
+  std::vector<std::uint8_t> keypoints, descriptors;
+};
+Packed PackGraf(int packing) {
+  Packed p;
+  p.full = FeaturesOf(kGraf);
+  p.keypoints = PackKeypoints(p.full);
+  p.descriptors = PackDescriptors(p.full, packing);
+  p.back.width = p.full.width;
+  p.back.height = p.full.height;
+  EXPECT_OK(UnpackFeatures(p.keypoints, p.descriptors, packing, p.back));
+  ExpectGeometryKept(p.full, p.back);
+  return p;
+}
+
+// Packing 2, the default, and what every index before packing 3 holds.
+TEST(FeatureCodec, NibblePackingTakesSeventyBytesAFeatureAndKeepsTheGeometry) {
+  auto [full, back, k, d] = PackGraf(kNibblePacking);
+  ASSERT_GT(full.size(), 500);
+  EXPECT_EQ(k.size() + d.size(), 70u * full.size());
+  double worst_bin = 0;
+  for (int i = 0; i < full.size(); ++i) {
     for (int j = 0; j < kDescriptorDim; ++j) {
       double bin = full.descriptors[i * kDescriptorDim + j] / kDescriptorScale;
       double got = back.descriptors[i * kDescriptorDim + j] / kDescriptorScale;
@@ -229,34 +248,92 @@ TEST(FeatureCodec, PacksSeventyBytesAFeatureAndKeepsTheGeometry) {
   // Quantising what was already quantised changes nothing: the indexes and
   // the database hold the same features.
   LocalFeatures again = back;
-  QuantiseForStorage(again);
+  QuantiseForStorage(again, kNibblePacking);
   EXPECT_EQ(again.descriptors, back.descriptors);
   EXPECT_EQ(PackKeypoints(again), k);
 }
 
+// Packing 3, written on request: 4-bit codes on the fixed PCA basis, fitted
+// on other photos than graf's.
+TEST(FeatureCodec, BasisPackingTakesFiftyFourBytesAFeature) {
+  auto [full, back, k, d] = PackGraf(kBasisPacking);
+  ASSERT_GT(full.size(), 500);
+  EXPECT_EQ(k.size() + d.size(), 54u * full.size());
+  // Each descriptor comes back near itself and far from the others:
+  // unrelated RootSIFT descriptors sit 0.3-1.0 apart.
+  std::vector<double> own, other;
+  for (int i = 0; i < full.size(); ++i) {
+    own.push_back(Distance(full, i, back, i));
+    other.push_back(Distance(full, i, back, (i + 97) % full.size()));
+  }
+  // Measured: a median of 0.096 (0.153 with 64 axes).
+  RecordProperty("median_error", std::to_string(Median(own)));
+  EXPECT_LT(Median(own), 0.12);
+  EXPECT_GT(Median(other), 4 * Median(own));
+
+  // Quantising gives exactly what the database gives back, so the indexes
+  // (fed at insert) and a rebuild from the database hold the same features.
+  // (Packing 3 is not idempotent: a decoded descriptor is rounded to bytes
+  // and clipped at 0, so the database keeps the codes of the original.)
+  LocalFeatures quantised = full;
+  QuantiseForStorage(quantised, kBasisPacking);
+  EXPECT_EQ(quantised.descriptors, back.descriptors);
+}
+
 TEST(FeatureCodec, MalformedBlobsAreDataLoss) {
   LocalFeatures out;
-  std::vector<std::uint8_t> k(12), d(127);
-  EXPECT_EQ(UnpackFeatures(k, d, out).code(), absl::StatusCode::kDataLoss);
-  std::vector<std::uint8_t> k7(7), d64(64);
-  EXPECT_EQ(UnpackFeatures(k7, d64, out).code(), absl::StatusCode::kDataLoss);
-  std::vector<std::uint8_t> none;
-  EXPECT_OK(UnpackFeatures(none, none, out));
-  EXPECT_EQ(out.size(), 0);
+  for (int packing : {kNibblePacking, kBasisPacking}) {
+    int bytes = PackedDescriptorBytes(packing);
+    std::vector<std::uint8_t> k(12), d(2 * bytes - 1);
+    EXPECT_EQ(UnpackFeatures(k, d, packing, out).code(),
+              absl::StatusCode::kDataLoss);
+    std::vector<std::uint8_t> k7(7), d1(bytes);
+    EXPECT_EQ(UnpackFeatures(k7, d1, packing, out).code(),
+              absl::StatusCode::kDataLoss);
+    std::vector<std::uint8_t> none;
+    EXPECT_OK(UnpackFeatures(none, none, packing, out));
+    EXPECT_EQ(out.size(), 0);
+  }
+  // A packing this build does not know.
+  std::vector<std::uint8_t> k(6), d(32);
+  absl::Status unknown = UnpackFeatures(k, d, 9, out);
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(unknown.message().find("packing 9"), std::string::npos)
+      << unknown.message();
 }
 
 TEST(FeatureCodec, VerificationKeepsItsInliersOnStoredFeatures) {
-  // graf3 is graf1 photographed again from another angle: the reference
-  // side is stored compactly, the query keeps its full features.
-  LocalFeatures query = FeaturesOf(kGraf3);
-  LocalFeatures reference = FeaturesOf(kGraf);
-  LocalFeatures stored = reference;
-  QuantiseForStorage(stored);
-  Verification full = VerifyGeometry(query, reference, {});
-  Verification compact = VerifyGeometry(query, stored, {});
-  ASSERT_GT(full.inliers, 100);
-  EXPECT_GT(compact.inliers, 0.9 * full.inliers)
-      << "full " << full.inliers << ", compact " << compact.inliers;
+  // Each pair is one scene photographed twice (graf3 from another angle):
+  // the reference side is stored compactly, the query keeps its full
+  // features. None of these photos is among those the basis was fitted on.
+  const std::string data = "/usr/share/doc/opencv-doc/examples/data/";
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"graf3.png", "graf1.png"},
+      {"box_in_scene.png", "box.png"},
+      {"leuvenB.jpg", "leuvenA.jpg"}};
+  int full = 0;
+  std::map<int, int> compact;
+  for (const auto& [q, r] : pairs) {
+    LocalFeatures query = FeaturesOf((data + q).c_str());
+    LocalFeatures reference = FeaturesOf((data + r).c_str());
+    full += VerifyGeometry(query, reference, {}).inliers;
+    for (int packing : {kNibblePacking, kBasisPacking}) {
+      LocalFeatures stored = reference;
+      QuantiseForStorage(stored, packing);
+      compact[packing] += VerifyGeometry(query, stored, {}).inliers;
+    }
+  }
+  ASSERT_GT(full, 300);
+  // Measured: 367 inliers in full, 358 from packing 2, 352 from packing 3
+  // (340 with 64 axes).
+  for (auto [packing, inliers] : compact) {
+    EXPECT_GT(inliers, 0.93 * full) << "packing " << packing << ": full "
+                                    << full << ", compact " << inliers;
+    RecordProperty("inliers_packing_" + std::to_string(packing), inliers);
+  }
+  RecordProperty("inliers_full", full);
+  std::printf("inliers: full %d, packing 2 %d, packing 3 %d\n", full,
+              compact[kNibblePacking], compact[kBasisPacking]);
 }
 
 // Verification finds nearest neighbours by one matrix product; the ratio

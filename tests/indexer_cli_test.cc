@@ -304,6 +304,46 @@ TEST_F(IndexerCliTest, DecodeLimitsAreSetPerIndexAndApplyToQueries) {
       std::string::npos);
 }
 
+// The default index (SetUp) stores descriptors in packing 2; one built with
+// --stored-packing 3 holds the same references in a smaller database and
+// finds the same sample ads.
+TEST_F(IndexerCliTest, StoredPackingIsChosenAtBuildAndKept) {
+  std::string basis = tmp_.Join("basis");
+  CliRun build =
+      Indexer("build --stored-packing 3 --index " + basis + " " + refs_);
+  ASSERT_EQ(build.code, 0) << build.err;
+  auto manifest =
+      nlohmann::json::parse(std::ifstream(basis + "/manifest.json"));
+  EXPECT_EQ(manifest["descriptor"]["stored_packing"], 3);
+  auto stats = [](const std::string& dir) {
+    return nlohmann::json::parse(Indexer("stats --json --index " + dir).out);
+  };
+  nlohmann::json compact = stats(basis), wide = stats(index());
+  EXPECT_EQ(compact["references"], wide["references"]);
+  // The same features, their descriptors in 48 bytes instead of 64.
+  EXPECT_EQ(compact["keypoint_bytes"], wide["keypoint_bytes"]);
+  EXPECT_GT(compact["keypoint_bytes"].get<std::int64_t>(), 0);
+  EXPECT_EQ(compact["descriptor_bytes"].get<std::int64_t>() * 64,
+            wide["descriptor_bytes"].get<std::int64_t>() * 48);
+  // In the database file too, with SQLite's pages and log around them.
+  EXPECT_LT(compact["database_bytes"].get<double>(),
+            0.9 * wide["database_bytes"].get<double>())
+      << compact["database_bytes"] << " " << wide["database_bytes"];
+  for (const std::string& dir : {index(), basis}) {
+    CliRun q = Indexer("query --json --index " + dir + " " + ads_ +
+                       "/ad_box_rephotographed.png");
+    EXPECT_EQ(q.code, 0) << q.err;
+    auto lines = JsonLines(q.out);
+    ASSERT_EQ(lines.size(), 1u);
+    ASSERT_FALSE(lines[0]["matches"].empty()) << dir;
+    EXPECT_EQ(lines[0]["matches"][0]["source"], "box.png") << dir;
+  }
+  CliRun bad = Indexer("build --stored-packing 5 --index " + tmp_.Join("bad") +
+                       " " + refs_);
+  EXPECT_NE(bad.code, 0);
+  EXPECT_NE(bad.err.find("stored-packing"), std::string::npos) << bad.err;
+}
+
 TEST_F(IndexerCliTest, AddIsIdempotentByContent) {
   std::string lion = ads_ + "/ad_unrelated_lion.jpg";
   CliRun first =

@@ -46,7 +46,8 @@ class SightingsTest : public ::testing::Test {
     matcher_.reset();
     index_.reset();
     if (!std::filesystem::exists(tmp_.Join("index"))) {
-      index_ = testing::IndexBundledReferences(tmp_.Join("index"));
+      index_ = testing::IndexBundledReferences(tmp_.Join("index"), nullptr,
+                                               options_);
     } else {
       auto opened = ReferenceIndex::Open(tmp_.Join("index"));
       ASSERT_OK(opened);
@@ -89,6 +90,18 @@ class SightingsTest : public ::testing::Test {
     return n;
   }
 
+  // Starts again from the bundled references stored as the engine before
+  // schema 4 stored them (descriptors in packing 2), for the tests that
+  // take the database back to an older schema.
+  void StartAsAnOlderEngine() {
+    log_.reset();
+    matcher_.reset();
+    index_.reset();
+    std::filesystem::remove_all(tmp_.Join("index"));
+    options_.stored_packing = 2;
+    Open();
+  }
+
   // Closes the index, runs `sql` on its database (to take it back to an
   // older schema) and opens it again.
   void ReopenAfter(const char* sql) {
@@ -104,6 +117,7 @@ class SightingsTest : public ::testing::Test {
   }
 
   bool read_text_ = true;  // as the service records sightings
+  IndexOptions options_;
   testing::TempDir tmp_;
   std::unique_ptr<ReferenceIndex> index_;
   std::unique_ptr<Matcher> matcher_;
@@ -416,6 +430,7 @@ TEST_F(SightingsTest, AnImageLeftByACrashMidDeleteIsRemovedOnOpen) {
 }
 
 TEST_F(SightingsTest, AnIndexMadeBeforeBanksOpensAsTheDefaultBank) {
+  StartAsAnOlderEngine();
   auto tiger = testing::ReadFile(testing::ReferenceImagesPath() +
                                  "/references/tiger.jpg");
   ASSERT_OK(index_->Save());
@@ -426,7 +441,8 @@ TEST_F(SightingsTest, AnIndexMadeBeforeBanksOpensAsTheDefaultBank) {
       "links; DROP TABLE sighting_matches; "
       "DROP TABLE sightings; "
       "DROP TABLE banks; DROP INDEX refs_bank; "
-      "ALTER TABLE refs DROP COLUMN bank; PRAGMA user_version = 0;");
+      "ALTER TABLE refs DROP COLUMN bank; "
+      "ALTER TABLE features DROP COLUMN packing; PRAGMA user_version = 0;");
   IndexStats stats = index_->Stats();
   EXPECT_EQ(stats.references, references);
   EXPECT_EQ(stats.banks[kDefaultBank], references);
@@ -438,17 +454,19 @@ TEST_F(SightingsTest, AnIndexMadeBeforeBanksOpensAsTheDefaultBank) {
   Recorded r = Record(Ad("t1", "tom"), tiger);
   EXPECT_EQ(r.sighting.matches.size(), 1u);
   SQLite::Database db(tmp_.Join("index/references.db"));
-  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 3);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 4);
 }
 
 TEST_F(SightingsTest, AnIndexMadeBeforeContactLinksKeepsItsLinks) {
+  StartAsAnOlderEngine();
   Recorded first = Record(Ad("a1", "alice"), Photo("aero1.jpg"));
   Recorded relist = Record(Ad("b2", "bob"), Photo("aero1.jpg", 0.1, 0.1));
   ASSERT_EQ(relist.earlier.size(), 1u);
   // Schema 2: links without kind or contact.
   ReopenAfter(
       "DROP TABLE sighting_contacts; ALTER TABLE links DROP COLUMN kind; "
-      "ALTER TABLE links DROP COLUMN contact; PRAGMA user_version = 2;");
+      "ALTER TABLE links DROP COLUMN contact; "
+      "ALTER TABLE features DROP COLUMN packing; PRAGMA user_version = 2;");
   auto links = log_->LinksOf(relist.sighting.id);
   ASSERT_OK(links);
   ASSERT_EQ(links->size(), 1u);
@@ -457,7 +475,7 @@ TEST_F(SightingsTest, AnIndexMadeBeforeContactLinksKeepsItsLinks) {
   EXPECT_EQ((*links)[0].older_id, first.sighting.id);
   EXPECT_EQ((*links)[0].contact, "");
   SQLite::Database db(tmp_.Join("index/references.db"));
-  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 3);
+  EXPECT_EQ(db.execAndGet("PRAGMA user_version").getInt(), 4);
 }
 
 // `name` from opencv-doc with `words` drawn across it twice, large, as ads

@@ -54,6 +54,12 @@ struct MatchOptions {
   // Candidates taken from the global (VLAD) tier and verified, besides those
   // from voting. Default: 8.
   int max_global_candidates = 8;
+  // Candidates taken from the global tier's search of the query's 5x5
+  // windows of a third of its side, besides those above (which come from
+  // the whole query and its larger windows): one of these windows frames
+  // one cell of a seller's 3x3 or 4x4 grid of listings. 0: those windows
+  // are not searched. Default: 4.
+  int max_cell_candidates = 4;
   // Fewest descriptor votes a candidate needs to be verified. Votes track
   // inliers closely (a verified match has 15 or more; unrelated photos give
   // references under ~15 votes), so this skips hopeless verifications.

@@ -97,6 +97,12 @@ struct IndexOptions {
   // smooth references, lifted by weak keypoints, found small grid cells
   // less often. Default: 400.
   int query_min_features = 400;
+  // How new rows' descriptors are stored (core/src/features/feature_codec.h):
+  // 2, 70 bytes a feature (4 bits a RootSIFT bin), or 3, 54 bytes a feature
+  // (4-bit codes on a fixed PCA basis: 23 % less, but on CI's quick set the
+  // global tier alone measured 0.922 against 0.953, docs/BENCHMARKS.md).
+  // Rows of either are read whatever this says. Default: 2.
+  int stored_packing = 2;
 };
 
 // A reference decoded and described, ready to insert.
@@ -180,6 +186,15 @@ class ReferenceIndex {
   absl::StatusOr<std::vector<Reference>> List(
       std::int64_t after_id, int limit, const LabelFilter& filter = {}) const;
   IndexStats Stats() const;
+  // Bytes of the local features stored in the database (part of
+  // Stats().database_bytes, without SQLite's pages and log around them):
+  // keypoints and descriptors, over every image, sightings' too. Scans the
+  // features table, so not part of Stats().
+  struct FeatureBytes {
+    std::int64_t keypoints = 0;
+    std::int64_t descriptors = 0;
+  };
+  absl::StatusOr<FeatureBytes> StoredFeatureBytes() const;
 
   // Checks that the database, both FAISS indexes and the manifest agree.
   // Returns DataLoss naming the first disagreement.
@@ -194,10 +209,14 @@ class ReferenceIndex {
       int max_results) const;
   std::vector<Vote> SearchDescriptors(const std::vector<float>& descriptors,
                                       const VoteOptions& options) const;
-  // The references whose VLAD regions come nearest the query's; empty while
-  // the global tier is off or untrained.
+  // The references whose VLAD regions come nearest the query's: the best
+  // `max_results` over the whole query and its larger windows, then up to
+  // `max_cell_results` more over its 5x5 windows of a third of its side
+  // (features/vlad.h), each list best first. Empty while the global tier is
+  // off or untrained.
   std::vector<GlobalHit> SearchGlobal(const LocalFeatures& features,
-                                      int neighbours, int max_results) const;
+                                      int neighbours, int max_results,
+                                      int max_cell_results) const;
   absl::StatusOr<StoredReference> Load(std::int64_t id) const;
   // The references of the benign-* banks (at most kMostBenignCandidates,
   // oldest first): the Matcher verifies them for every query, so shared

@@ -29,8 +29,8 @@ std::array<Window, kQueryRegions> MakeWindows() {
   std::array<Window, kQueryRegions> w{};
   w[0] = {0, 0, 1, 1};
   int next = 1;
-  for (int level = 2; level <= 3; ++level) {
-    float size = 2.0f / (level + 1);  // 2/3, then 1/2
+  for (int level : {2, 3, 5}) {
+    float size = 2.0f / (level + 1);  // 2/3, 1/2, then 1/3
     float step = 1.0f / (level + 1);  // windows overlap by half
     for (int row = 0; row < level; ++row)
       for (int col = 0; col < level; ++col)

@@ -14,9 +14,12 @@
 //   0      the whole image
 //   1..4   a 2x2 grid of windows 2/3 the width and height, half overlapping
 //   5..13  a 3x3 grid of windows 1/2 the width and height, half overlapping
+//   14..38 a 5x5 grid of windows 1/3 the width and height, half overlapping
 // References store regions 0..4, whose windows still hold most of a crop down
-// to a third of the picture; queries search all 14, whose smaller windows
-// isolate a reference shown as a collage cell or inside a screenshot.
+// to a third of the picture; queries search all 39, whose smaller windows
+// isolate a reference shown as a collage cell or inside a screenshot; the
+// 1/3 windows frame one cell of a seller's 3x3 grid of listings exactly and
+// one of a 4x4 grid with little else.
 //
 // Thread safety: a trained codebook is immutable; Describe may be called
 // from many threads.
@@ -42,7 +45,12 @@ inline constexpr int kVladReducedDim = 64;
 inline constexpr int kGlobalDim = kVladWords * kVladReducedDim;
 // Bumped whenever the global vectors change meaning; see kDescriptorVersion.
 inline constexpr int kGlobalVersion = 1;
-inline constexpr int kQueryRegions = 14;
+inline constexpr int kQueryRegions = 39;
+// Regions 0..13: the whole query and its 2x2 and 3x3 windows. The 5x5
+// windows after them are searched for candidates of their own (see
+// ReferenceIndex::SearchGlobal), so that their many small windows do not
+// crowd out what the larger ones find.
+inline constexpr int kCoarseQueryRegions = 14;
 inline constexpr int kReferenceRegions = 5;
 // A region with fewer keypoints gives no vector: too few to aggregate.
 inline constexpr int kMinRegionKeypoints = 12;

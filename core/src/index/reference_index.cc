@@ -67,7 +67,8 @@ json OptionsToJson(const IndexOptions& o) {
         {"contrast_threshold", o.features.contrast_threshold},
         {"min_features", o.features.min_features},
         {"query_octave_side", o.query_octave_side},
-        {"query_min_features", o.query_min_features}}},
+        {"query_min_features", o.query_min_features},
+        {"stored_packing", o.stored_packing}}},
       {"descriptor_factory", o.descriptor_factory},
       {"global",
        {{"kind", "vlad-rootsift"},
@@ -171,6 +172,12 @@ absl::StatusOr<IndexOptions> OptionsFromJson(const json& j,
     o.query_min_features = d.contains("query_min_features")
                                ? Integer<int>(d, "query_min_features")
                                : 0;
+    // Indexes from before packing 3 wrote packing 2.
+    o.stored_packing = d.contains("stored_packing")
+                           ? Integer<int>(d, "stored_packing")
+                           : kStoredPacking;
+    if (PackedDescriptorBytes(o.stored_packing) == 0)
+      throw BadManifestField("stored_packing unknown to this build");
     if (o.features.octave_side < 64 || o.query_octave_side < 64 ||
         o.features.contrast_threshold <= 0 ||
         o.features.contrast_threshold > 1 || o.features.min_features < 0 ||
@@ -231,6 +238,11 @@ absl::StatusOr<std::unique_ptr<ReferenceIndex>> ReferenceIndex::Create(
       options.features.max_features > kMaxKeypointsPerRef) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_features must be in 1..", kMaxKeypointsPerRef));
+  }
+  if (PackedDescriptorBytes(options.stored_packing) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stored_packing must be ", kNibblePacking, " or ",
+                     kBasisPacking, "; got ", options.stored_packing));
   }
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -598,10 +610,12 @@ absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
   }
   StoredReference stored{std::move(prepared.reference), prepared.hash,
                          std::move(prepared.features)};
-  // The indexes get exactly the features the database keeps, so a rebuild
-  // from it gives the same indexes.
-  QuantiseForStorage(stored.features);
-  SPOOR_ASSIGN_OR_RETURN(std::int64_t id, store_->Insert(stored));
+  // The database packs the features as extracted; the indexes get exactly
+  // what it gives back (QuantiseForStorage packs and unpacks the same way),
+  // so a rebuild from it gives the same indexes.
+  SPOOR_ASSIGN_OR_RETURN(std::int64_t id,
+                         store_->Insert(stored, options_.stored_packing));
+  QuantiseForStorage(stored.features, options_.stored_packing);
   if (IsBenignBank(stored.reference.bank)) benign_ids_.push_back(id);
   hashes_->Add(id, stored.hash);
   // An untrained tier (IVF, or no codebook yet) gets the reference when it is
@@ -694,6 +708,12 @@ absl::StatusOr<std::vector<Reference>> ReferenceIndex::List(
     std::int64_t after_id, int limit, const LabelFilter& filter) const {
   SPOOR_RETURN_IF_ERROR(ValidateLabelFilter(filter));
   return store_->List(after_id, limit, filter);
+}
+
+absl::StatusOr<ReferenceIndex::FeatureBytes>
+ReferenceIndex::StoredFeatureBytes() const {
+  SPOOR_ASSIGN_OR_RETURN(auto bytes, store_->FeatureBytes());
+  return FeatureBytes{bytes.first, bytes.second};
 }
 
 IndexStats ReferenceIndex::Stats() const {
@@ -806,11 +826,34 @@ std::vector<Vote> ReferenceIndex::SearchDescriptors(
 }
 
 std::vector<GlobalHit> ReferenceIndex::SearchGlobal(
-    const LocalFeatures& features, int neighbours, int max_results) const {
+    const LocalFeatures& features, int neighbours, int max_results,
+    int max_cell_results) const {
   std::shared_lock lock(mu_);
   if (!global_ || !codebook_) return {};
-  return global_->Search(codebook_->Describe(features, kQueryRegions),
-                         neighbours, max_results);
+  RegionVectors all = codebook_->Describe(
+      features, max_cell_results > 0 ? kQueryRegions : kCoarseQueryRegions);
+  // The larger windows and the 5x5 cells, searched apart.
+  RegionVectors coarse, cells;
+  for (int i = 0; i < all.size(); ++i) {
+    RegionVectors& to = all.regions[i] < kCoarseQueryRegions ? coarse : cells;
+    to.regions.push_back(all.regions[i]);
+    to.vectors.insert(to.vectors.end(),
+                      all.vectors.begin() + std::size_t(i) * kGlobalDim,
+                      all.vectors.begin() + std::size_t(i + 1) * kGlobalDim);
+  }
+  std::vector<GlobalHit> hits =
+      global_->Search(coarse, neighbours, max_results);
+  if (max_cell_results <= 0 || cells.size() == 0) return hits;
+  const std::size_t found = hits.size();
+  for (const GlobalHit& h :
+       global_->Search(cells, neighbours, max_results + max_cell_results)) {
+    if (static_cast<int>(hits.size() - found) >= max_cell_results) break;
+    bool known =
+        std::any_of(hits.begin(), hits.begin() + found,
+                    [&](const GlobalHit& k) { return k.ref_id == h.ref_id; });
+    if (!known) hits.push_back(h);
+  }
+  return hits;
 }
 
 absl::StatusOr<StoredReference> ReferenceIndex::Load(std::int64_t id) const {

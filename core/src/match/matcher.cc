@@ -353,7 +353,8 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     std::vector<Vote> votes =
         index_.SearchDescriptors(DescriptorsAsFloat(pass.features), vote);
     std::vector<GlobalHit> global = index_.SearchGlobal(
-        pass.features, kGlobalNeighbours, options.max_global_candidates);
+        pass.features, kGlobalNeighbours, options.max_global_candidates,
+        options.max_cell_candidates);
     std::vector<std::int64_t> candidates;
     auto add = [&](std::int64_t id) {
       if (std::find(candidates.begin(), candidates.end(), id) ==

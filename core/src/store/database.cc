@@ -143,6 +143,12 @@ CREATE TABLE sighting_contacts (
 );
 CREATE INDEX sighting_contacts_value ON sighting_contacts (kind, value);
 )sql",
+    // 3 -> 4: how each row's descriptors are packed (feature_codec.h).
+    // Rows written before are packing 2; new rows are written with the
+    // current packing, and both are read.
+    R"sql(
+ALTER TABLE features ADD COLUMN packing INTEGER NOT NULL DEFAULT 2;
+)sql",
 };
 
 // Each table's columns, as the database lists them.

@@ -25,7 +25,7 @@ namespace spoor {
 // 2: banks (refs.bank, banks), sightings, sighting_matches, links,
 //    thumbnails.
 // 3: sighting_contacts, links.kind and links.contact.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct Database {
   // Opens or creates the database at `path` (WAL, synchronous FULL, foreign

@@ -48,8 +48,8 @@ Reference ReadReference(SQLite::Statement& q, int base = 0) {
   return r;
 }
 
-// Columns: ref_id, phash, width, height, keypoints, descriptors, then the
-// reference columns.
+// Columns: ref_id, phash, width, height, keypoints, descriptors, packing,
+// then the reference columns.
 StoredReference ReadStored(SQLite::Statement& q) {
   StoredReference s;
   SQLite::Column phash = q.getColumn(1);
@@ -64,7 +64,8 @@ StoredReference ReadStored(SQLite::Statement& q) {
         static_cast<const std::uint8_t*>(c.getBlob()),
         static_cast<std::size_t>(std::max(0, c.getBytes())));
   };
-  absl::Status unpacked = UnpackFeatures(bytes(k), bytes(d), s.features);
+  absl::Status unpacked =
+      UnpackFeatures(bytes(k), bytes(d), q.getColumn(6).getInt(), s.features);
   // Callers catch this at their one boundary and report the row's error.
   if (!unpacked.ok()) throw DamagedRow(std::string(unpacked.message()));
   return s;
@@ -99,7 +100,11 @@ std::optional<std::int64_t> ReferenceStore::FindBySha256(
 }
 
 absl::StatusOr<std::int64_t> ReferenceStore::Insert(
-    const StoredReference& stored) {
+    const StoredReference& stored, int packing) {
+  if (PackedDescriptorBytes(packing) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown descriptor packing ", packing));
+  }
   std::lock_guard lock(db_->mu);
   try {
     SQLite::Transaction tx(*db_->sql);
@@ -134,7 +139,7 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
     SQLite::Statement feat(
         *db_->sql,
         "INSERT INTO features (ref_id, phash, width, height, "
-        "keypoints, descriptors) VALUES (?,?,?,?,?,?)");
+        "keypoints, descriptors, packing) VALUES (?,?,?,?,?,?,?)");
     feat.bind(1, static_cast<int64_t>(id));
     feat.bind(2, stored.hash.data(), static_cast<int>(stored.hash.size()));
     feat.bind(3, f.width);
@@ -146,11 +151,12 @@ absl::StatusOr<std::int64_t> ReferenceStore::Insert(
       return size == 0 ? static_cast<const void*>(&kEmpty) : data;
     };
     std::vector<std::uint8_t> keypoints = PackKeypoints(f);
-    std::vector<std::uint8_t> descriptors = PackDescriptors(f);
+    std::vector<std::uint8_t> descriptors = PackDescriptors(f, packing);
     feat.bind(5, blob(keypoints.data(), keypoints.size()),
               static_cast<int>(keypoints.size()));
     feat.bind(6, blob(descriptors.data(), descriptors.size()),
               static_cast<int>(descriptors.size()));
+    feat.bind(7, packing);
     feat.exec();
     db_->sql->exec(kBumpGeneration);
     tx.commit();
@@ -262,7 +268,7 @@ absl::StatusOr<StoredReference> ReferenceStore::GetStored(std::int64_t id) {
   try {
     SQLite::Statement q(*db_->sql,
                         "SELECT ref_id, phash, width, height, keypoints, "
-                        "descriptors FROM features WHERE ref_id = ?");
+                        "descriptors, packing FROM features WHERE ref_id = ?");
     q.bind(1, static_cast<int64_t>(id));
     if (!q.executeStep()) {
       return absl::DataLossError(
@@ -319,6 +325,22 @@ absl::StatusOr<std::int64_t> ReferenceStore::Count() {
   }
 }
 
+absl::StatusOr<std::pair<std::int64_t, std::int64_t>>
+ReferenceStore::FeatureBytes() {
+  std::lock_guard lock(db_->mu);
+  try {
+    SQLite::Statement q(*db_->sql,
+                        "SELECT TOTAL(LENGTH(keypoints)), "
+                        "TOTAL(LENGTH(descriptors)) FROM features");
+    q.executeStep();
+    return std::pair<std::int64_t, std::int64_t>(
+        static_cast<std::int64_t>(q.getColumn(0).getDouble()),
+        static_cast<std::int64_t>(q.getColumn(1).getDouble()));
+  } catch (const std::exception& e) {
+    return FromSqlite(e, "feature bytes");
+  }
+}
+
 absl::StatusOr<std::vector<std::int64_t>> ReferenceStore::BenignIds() {
   std::lock_guard lock(db_->mu);
   try {
@@ -366,18 +388,18 @@ absl::Status ReferenceStore::ForEach(
     SQLite::Statement q(
         *db_->sql,
         absl::StrCat("SELECT f.ref_id, f.phash, f.width, f.height, "
-                     "f.keypoints, f.descriptors, ",
+                     "f.keypoints, f.descriptors, f.packing, ",
                      kRefColumnsOfR,
                      " FROM refs r LEFT JOIN features f ON f.ref_id = "
                      "r.id ORDER BY r.id"));
     while (q.executeStep()) {
       if (q.getColumn(0).isNull()) {
         return absl::DataLossError(absl::StrCat("reference ",
-                                                q.getColumn(6).getInt64(),
+                                                q.getColumn(7).getInt64(),
                                                 " has no stored features"));
       }
       StoredReference s = ReadStored(q);
-      s.reference = ReadReference(q, 6);
+      s.reference = ReadReference(q, 7);
       fn(std::move(s));
     }
     return absl::OkStatus();

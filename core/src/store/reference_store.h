@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "features/feature_codec.h"
 #include "spoor/local_features.h"
 #include "spoor/perceptual_hash.h"
 #include "spoor/reference.h"
@@ -46,8 +47,10 @@ class ReferenceStore {
 
   std::optional<std::int64_t> FindBySha256(const std::string& sha256);
 
-  // Inserts in one transaction; returns the new id (reference.id ignored).
-  absl::StatusOr<std::int64_t> Insert(const StoredReference& stored);
+  // Inserts in one transaction, the descriptors in `packing`
+  // (feature_codec.h); returns the new id (reference.id ignored).
+  absl::StatusOr<std::int64_t> Insert(const StoredReference& stored,
+                                      int packing = kStoredPacking);
 
   // Deletes the reference and its features: true. When sightings show the
   // image, it is kept as their image instead (bank "sightings", labels
@@ -71,6 +74,9 @@ class ReferenceStore {
                                               const LabelFilter& filter = {});
 
   absl::StatusOr<std::int64_t> Count();  ///< every row, sighting images too
+  // Bytes of the stored keypoints and descriptors of every row (a scan of
+  // the features table).
+  absl::StatusOr<std::pair<std::int64_t, std::int64_t>> FeatureBytes();
   // Ids of the rows in banks named benign-..., ascending.
   absl::StatusOr<std::vector<std::int64_t>> BenignIds();
   // Rows in each bank, every bank listed.
