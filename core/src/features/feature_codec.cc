@@ -52,15 +52,14 @@ const NibbleTables& Tables() {
 // values fall outside and are clipped to the end steps).
 constexpr float kStepsPerSigma = 16.0f / 5.0f;
 
-// The basis as matrices for cv::gemm: axes (kPackedComponents x 128), mean
-// (1 x 128), both in RootSIFT units.
+// The axes as a matrix for cv::gemm (kPackedComponents x 128, RootSIFT
+// units; read only), and each axis's 4-bit step.
 struct Basis {
-  cv::Mat axes, mean;
+  cv::Mat axes;
   std::array<float, kPackedComponents> step{};
   Basis()
       : axes(kPackedComponents, kDescriptorDim, CV_32F,
-             const_cast<float*>(&kBasisAxes[0][0])),
-        mean(1, kDescriptorDim, CV_32F, const_cast<float*>(kBasisMean)) {
+             const_cast<float*>(&kBasisAxes[0][0])) {
     for (int j = 0; j < kPackedComponents; ++j)
       step[j] = kBasisSigma[j] / kStepsPerSigma;
   }
