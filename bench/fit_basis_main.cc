@@ -3,8 +3,9 @@
 //
 //   spoor-bench-fit-basis --out core/src/features/descriptor_basis.inc PHOTO...
 //
-// The committed basis was fitted on the photos docs/ARCHITECTURE.md names
-// ("Stored features"). Every database row written with packing 3 is decoded
+// The committed basis was fitted on the 22 opencv-doc photos its header
+// lists (docs/ARCHITECTURE.md, "Stored features", says why those). Every
+// database row written with packing 3 is decoded
 // with these numbers, so they are fitted once and never changed: a new basis
 // is a new packing number, with the old one kept to read old rows.
 //
