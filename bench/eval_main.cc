@@ -32,6 +32,7 @@
 
 #include "bench_util.h"
 #include "query_service/server.h"
+#include "spoor/blas_kernels.h"
 #include "spoor/image.h"
 #include "spoor/matcher.h"
 #include "spoor/perceptual_hash.h"
@@ -205,6 +206,7 @@ void DrawCurves(const std::map<std::string, Metrics>& results,
 }  // namespace
 
 int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
   CLI::App app{"spoor-bench-eval: accuracy against the evaluation set"};
   std::string corpus, out = "bench-results", via = "core";
   double min_uap = 0;
@@ -554,8 +556,10 @@ int main(int argc, char** argv) {
   const double peak_rss_mb = usage.ru_maxrss / 1024.0;
   std::snprintf(line, sizeof(line),
                 "Query latency with every worker busy: p50 %.1f ms, p95 %.1f "
-                "ms, p99 %.1f ms. Peak RSS %.0f MB.\n\n",
-                p50, p95, p99, peak_rss_mb);
+                "ms, p99 %.1f ms. Peak RSS %.0f MB. OpenBLAS kernels: %s.\n\n",
+                p50, p95, p99, peak_rss_mb,
+                spoor::BlasKernels().empty() ? "none (another BLAS)"
+                                             : spoor::BlasKernels().c_str());
   md << line;
   const double answered_n = std::max<double>(1, answered.size());
   std::snprintf(line, sizeof(line),
@@ -623,6 +627,7 @@ int main(int argc, char** argv) {
       j[name]["rank1"][family] = {c.first, c.second};
   }
   j["query_images_per_s"] = queries.size() / query_s;
+  j["blas_kernels"] = spoor::BlasKernels();
   j["decode_only_images_per_s"] = queries.size() / decode_s;
   j["latency_ms"] = {{"p50", p50}, {"p95", p95}, {"p99", p99}};
   for (const auto& [stage, ms] : stage_ms)

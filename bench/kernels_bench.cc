@@ -11,6 +11,7 @@
 #include "features/vlad.h"
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
+#include "spoor/blas_kernels.h"
 #include "spoor/image.h"
 #include "spoor/local_features.h"
 #include "spoor/perceptual_hash.h"
@@ -254,4 +255,12 @@ BENCHMARK(BM_ReadText)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
+  benchmark::AddCustomContext("blas_kernels", spoor::BlasKernels());
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -20,6 +20,7 @@
 
 #include "bench_util.h"
 #include "query_service/server.h"
+#include "spoor/blas_kernels.h"
 #include "spoor/image.h"
 #include "spoor/matcher.h"
 #include "spoor/reference_index.h"
@@ -53,6 +54,7 @@ struct Level {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
   CLI::App app{
       "spoor-bench-load: throughput and latency of spoor-query-service"};
   std::string references = "reference_images/references";

@@ -51,6 +51,7 @@
 #include "bench_util.h"
 #include "corpus/disguises.h"
 #include "query_service/server.h"
+#include "spoor/blas_kernels.h"
 #include "spoor/reference.h"
 #include "spoor/v1/spoor.grpc.pb.h"
 
@@ -289,6 +290,7 @@ int GroupOf(const std::string& account) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
   CLI::App app{
       "spoor-bench-market: a simulated marketplace through the service"};
   std::uint64_t seed = 1;

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "bench_util.h"
+#include "spoor/blas_kernels.h"
 #include "spoor/image.h"
 #include "spoor/matcher.h"
 #include "spoor/reference_index.h"
@@ -58,6 +59,7 @@ std::vector<Input> Collect(const std::vector<std::string>& dirs) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
   CLI::App app{"spoor-bench-pipeline: indexing and query throughput"};
   std::vector<std::string> ref_dirs, query_dirs;
   int threads =

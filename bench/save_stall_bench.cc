@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "index/hash_index.h"
+#include "spoor/blas_kernels.h"
 #include "spoor/reference.h"
 #include "spoor/reference_index.h"
 
@@ -62,6 +63,7 @@ double Ms(Clock::duration d) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
   CLI::App app{"Reader stall while the index saves"};
   int refs = 1000, features = 500, saves = 5;
   std::string factory = "Flat", dir;

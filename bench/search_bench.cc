@@ -33,6 +33,7 @@
 #include "bench_util.h"
 #include "index/global_index.h"
 #include "latency_plot.h"
+#include "spoor/blas_kernels.h"
 #include "spoor/image.h"
 #include "util/blas_threads.h"
 
@@ -103,6 +104,7 @@ struct SizeResult {
 }  // namespace
 
 int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
   CLI::App app{"spoor-bench-search: the global tier's search at scale"};
   std::vector<std::int64_t> sizes = {10000, 100000, 1000000};
   std::string factory = "IVF1024,PQ64", out = "bench-results";

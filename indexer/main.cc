@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "indexer/progress.h"
+#include "spoor/blas_kernels.h"
 #include "spoor/image.h"
 #include "spoor/label_manifest.h"
 #include "spoor/matcher.h"
@@ -345,7 +346,9 @@ int RunStats(const std::string& dir, bool as_json) {
             {"hash_index_bytes", s.hash_index_bytes},
             {"descriptor_index_bytes", s.descriptor_index_bytes},
             {"global_index_bytes", s.global_index_bytes},
-            {"rebuilt_on_open", s.rebuilt_on_open}};
+            {"rebuilt_on_open", s.rebuilt_on_open},
+            // What this process multiplies matrices with (not stored).
+            {"blas_kernels", BlasKernels()}};
   if (as_json) {
     std::cout << j.dump() << "\n";
   } else {
@@ -418,6 +421,7 @@ int RunQuery(const std::string& dir, const std::vector<std::string>& images,
 }  // namespace spoor::indexer
 
 int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
   using namespace spoor;
   using namespace spoor::indexer;
   auto logger = spdlog::stderr_color_mt("spoor-indexer");

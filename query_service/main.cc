@@ -16,8 +16,10 @@
 
 #include "query_service/config.h"
 #include "query_service/server.h"
+#include "spoor/blas_kernels.h"
 
 int main(int argc, char** argv) {
+  spoor::RerunWithFasterBlasKernels(argv);
   using spoor::service::ServiceConfig;
   CLI::App app{
       "spoor-query-service: match ad images against Spoor references over "
@@ -103,6 +105,8 @@ int main(int argc, char** argv) {
   auto log = spdlog::stderr_color_mt("spoor-query-service");
   log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   log->set_level(spdlog::level::from_str(config.log_level));
+  if (std::string blas = spoor::BlasKernels(); !blas.empty())
+    log->info("OpenBLAS kernels: {}", blas);
   if (auto s = spoor::service::ValidateConfig(config); !s.ok()) {
     std::cerr << "spoor-query-service: " << s.message() << "\n";
     return 2;

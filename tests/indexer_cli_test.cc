@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "bad_inputs.h"
+#include "spoor/blas_kernels.h"
 #include "test_util.h"
 
 namespace spoor {
@@ -355,6 +356,45 @@ TEST_F(IndexerCliTest, AddIsIdempotentByContent) {
   EXPECT_EQ(second.out.rfind("already indexed as 13", 0), 0u) << second.out;
   CliRun q = Indexer("query --json --index " + index() + " " + lion);
   EXPECT_EQ(JsonLines(q.out)[0]["matches"][0]["verdict"], "exact");
+}
+
+// OpenBLAS 0.3.21 runs its SSE3 kernels on processors newer than it knows;
+// the executables ask for the widest this processor supports instead.
+TEST(FasterBlasKernels, AsksForTheWidestKernelsWhenOpenBlasFellBack) {
+  EXPECT_EQ(FasterBlasKernels("Prescott", true, true), "SkylakeX");
+  EXPECT_EQ(FasterBlasKernels("Prescott", true, false), "Haswell");
+  EXPECT_EQ(FasterBlasKernels("Sandybridge", true, false), "Haswell");
+  EXPECT_EQ(FasterBlasKernels("Prescott", false, false), "");
+  // Kernels that already use AVX2 are kept, whatever the case.
+  EXPECT_EQ(FasterBlasKernels("Haswell", true, true), "");
+  EXPECT_EQ(FasterBlasKernels("Zen", true, true), "");
+  EXPECT_EQ(FasterBlasKernels("SKYLAKEX", true, true), "");
+  EXPECT_EQ(FasterBlasKernels("SapphireRapids", true, true), "");
+  // Another BLAS: nothing to ask.
+  EXPECT_EQ(FasterBlasKernels("", true, true), "");
+}
+
+TEST_F(IndexerCliTest, RunsTheWidestBlasKernelsThisProcessorHas) {
+  CliRun stats = Indexer("stats --json --index " + index());
+  ASSERT_EQ(stats.code, 0) << stats.err;
+  const std::string kernels = nlohmann::json::parse(stats.out)["blas_kernels"];
+  if (kernels.empty()) GTEST_SKIP() << "libblas.so.3 is not OpenBLAS";
+  EXPECT_EQ(FasterBlasKernelsForThisProcessor(kernels), "")
+      << "spoor-indexer runs OpenBLAS's " << kernels;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2")) {
+    EXPECT_NE(kernels, "Prescott");
+  }
+
+  // A choice the caller made is kept, even a slow one.
+  CliRun prescott = [&] {
+    setenv("OPENBLAS_CORETYPE", "Prescott", 1);
+    CliRun r = Indexer("stats --json --index " + index());
+    unsetenv("OPENBLAS_CORETYPE");
+    return r;
+  }();
+  ASSERT_EQ(prescott.code, 0) << prescott.err;
+  EXPECT_EQ(nlohmann::json::parse(prescott.out)["blas_kernels"], "Prescott");
 }
 
 }  // namespace
