@@ -9,6 +9,8 @@
 #include <map>
 #include <opencv2/core.hpp>
 #include <opencv2/features2d.hpp>
+#include <opencv2/imgproc.hpp>
+#include <tuple>
 #include <vector>
 
 #include "features/feature_codec.h"
@@ -45,6 +47,23 @@ double Distance(const LocalFeatures& a, int i, const LocalFeatures& b, int j) {
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? 1e9 : v[v.size() / 2];
+}
+
+// Each feature as (x, y, size, angle, descriptor), sorted: what an
+// extraction kept, whatever order it came in.
+using FeatureRow =
+    std::tuple<float, float, float, float, std::vector<std::uint8_t>>;
+std::vector<FeatureRow> AsSortedRows(const LocalFeatures& f) {
+  std::vector<FeatureRow> rows;
+  for (int i = 0; i < f.size(); ++i) {
+    const Keypoint& k = f.keypoints[i];
+    rows.emplace_back(k.x, k.y, k.size, k.angle,
+                      std::vector<std::uint8_t>(
+                          f.descriptors.begin() + i * kDescriptorDim,
+                          f.descriptors.begin() + (i + 1) * kDescriptorDim));
+  }
+  std::sort(rows.begin(), rows.end());
+  return rows;
 }
 
 double AngleGap(float a, float b) {
@@ -142,7 +161,76 @@ TEST(LocalFeatures,
   LocalFeatures once = ExtractLocalFeatures(*graf, no_floor);
   LocalFeatures with_floor = ExtractLocalFeatures(*graf, reference);
   ASSERT_GE(once.size(), reference.min_features);
-  EXPECT_EQ(once.descriptors, with_floor.descriptors);
+  EXPECT_EQ(AsSortedRows(once), AsSortedRows(with_floor));
+}
+
+// The floor is one SIFT pass at a quarter of the threshold, from which the
+// keypoints the threshold keeps are picked (or, below the floor, the
+// strongest up to it): the keypoints OpenCV's SIFT gives in two passes,
+// first at the threshold, then, below the floor, at a quarter of it.
+TEST(LocalFeatures, TheFloorsOnePassKeepsWhatTwoPassesKept) {
+  auto graf = DecodeImageFile(kGraf, DecodeOptions{});
+  ASSERT_OK(graf);
+  ASSERT_EQ(std::max(graf->width, graf->height), 800);
+  cv::Mat stamp = testing::LoadStampBgra("mammals/rodents/rat.png");
+  ASSERT_FALSE(stamp.empty());
+  cv::Mat table(600, 800, CV_8UC3, cv::Scalar(170, 190, 200));
+  struct Case {
+    const char* name;
+    cv::Mat bgr;
+    int max_features;
+  };
+  cv::Mat soft, blurred;
+  cv::GaussianBlur(AsMat(*graf), soft, cv::Size(), 1.2);
+  cv::GaussianBlur(AsMat(*graf), blurred, cv::Size(), 5.0);
+  std::vector<Case> cases = {
+      {"graf1, more keypoints than kept", AsMat(*graf).clone(), 1000},
+      {"graf1, all its keypoints kept", AsMat(*graf).clone(), 4096},
+      {"graf1 softened", soft, 1000},
+      {"graf1 blurred, under the floor", blurred, 1000},
+      {"a rat on a plain table",
+       testing::Composite(stamp, table, 0.6, 0.45, 0.5, 0, 1.0), 1000}};
+  std::vector<int> counts_at_threshold, kept_counts;
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    FeatureOptions options;
+    options.max_features = c.max_features;
+    options.octave_side = 1600;  // SIFT sees the 800 px image as it is
+    options.min_features = 400;
+    LocalFeatures one_pass =
+        ExtractLocalFeatures(FromMat(c.bgr, *graf), options);
+
+    cv::Mat grey;
+    cv::cvtColor(c.bgr, grey, cv::COLOR_BGR2GRAY);
+    std::vector<cv::KeyPoint> two_passes;
+    cv::SIFT::create(c.max_features, 3, 0.04)->detect(grey, two_passes);
+    counts_at_threshold.push_back(static_cast<int>(two_passes.size()));
+    if (two_passes.size() < 400) {
+      two_passes.clear();
+      cv::SIFT::create(400, 3, 0.01)->detect(grey, two_passes);
+    }
+    std::vector<std::tuple<float, float, float, float>> want, got;
+    for (const cv::KeyPoint& k : two_passes)
+      want.emplace_back(k.pt.x, k.pt.y, k.size, k.angle);
+    for (const Keypoint& k : one_pass.keypoints)
+      got.emplace_back(k.x, k.y, k.size, k.angle);
+    std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
+    // SIFT gives more than asked when responses tie at the cut, and
+    // ExtractLocalFeatures keeps at most max_features of them.
+    EXPECT_EQ(got.size(), std::min<size_t>(want.size(), c.max_features));
+    EXPECT_TRUE(
+        std::includes(want.begin(), want.end(), got.begin(), got.end()));
+    kept_counts.push_back(one_pass.size());
+  }
+  // The cases cover both sides of the floor and of max_features.
+  EXPECT_GT(counts_at_threshold[0], 1000);
+  EXPECT_LT(counts_at_threshold[1], 4096);
+  EXPECT_GE(counts_at_threshold[2], 400);
+  EXPECT_LT(counts_at_threshold[3], 400);
+  EXPECT_EQ(kept_counts[3], 400);  // the strongest 400 of more
+  EXPECT_LT(counts_at_threshold[4], 400);
+  EXPECT_LT(kept_counts[4], 400);  // every one the quarter threshold found
 }
 
 TEST(MirrorFeatures, EqualsAnExtractionFromTheFlippedImage) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <numeric>
 #include <opencv2/features2d.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -41,29 +42,60 @@ LocalFeatures ExtractLocalFeatures(const Image& image,
   // SIFT objects hold no state between calls beyond their settings, but
   // creating one is cheap next to detection, so each call makes its own.
   const double threshold = std::clamp(options.contrast_threshold, 0.001, 1.0);
-  cv::SIFT::create(max_features, 3, threshold)
-      ->detectAndCompute(grey, cv::noArray(), keypoints, descriptors);
-  // Below the floor, a second pass at a quarter of the threshold keeps the
-  // strongest up to the floor, not beyond, so later stages (search,
-  // verification, storage) stay bounded. A textured photo never gets here
-  // and keeps exactly what it had. One pass at the lower threshold for
-  // every image was measured too: cheaper on a set of mostly smooth images,
-  // but ~20% more detection for every textured photo, and its keypoints
-  // came in another order, which moved the global tier's results
-  // (docs/BENCHMARKS.md).
   const int floor = std::clamp(options.min_features, 0, max_features);
-  if (static_cast<int>(keypoints.size()) < floor && threshold / 4 >= 0.001) {
-    keypoints.clear();
-    cv::SIFT::create(floor, 3, threshold / 4)
+  std::vector<int> kept;  // rows of `descriptors`, in the order kept
+  if (floor == 0 || threshold / 4 < 0.001) {
+    cv::SIFT::create(max_features, 3, threshold)
         ->detectAndCompute(grey, cv::noArray(), keypoints, descriptors);
+    kept.resize(keypoints.size());
+    std::iota(kept.begin(), kept.end(), 0);
+  } else {
+    // The floor: an image with fewer than `floor` keypoints at the
+    // threshold keeps the strongest `floor` found at a quarter of it; a
+    // textured image keeps exactly what the threshold gives. One pass at
+    // the quarter threshold gives both answers, so a smooth image is not
+    // described twice (the pyramid, half of SIFT's time, built once):
+    // OpenCV keeps a keypoint when its interpolated contrast (`response`)
+    // times the layers per octave (3) reaches the threshold, and the
+    // strongest max_features at the quarter threshold include every one
+    // that reaches the full threshold, up to max_features of them. The
+    // extra detection at the lower threshold costs a textured photo a few
+    // percent (docs/BENCHMARKS.md, "Engine v2, fifth step").
+    cv::SIFT::create(max_features, 3, threshold / 4)
+        ->detectAndCompute(grey, cv::noArray(), keypoints, descriptors);
+    for (int i = 0; i < static_cast<int>(keypoints.size()); ++i)
+      if (keypoints[i].response * 3 >= threshold) kept.push_back(i);
+    if (static_cast<int>(kept.size()) < floor) {
+      kept.resize(keypoints.size());
+      std::iota(kept.begin(), kept.end(), 0);
+      auto stronger = [&](int a, int b) {
+        return keypoints[a].response > keypoints[b].response;
+      };
+      if (static_cast<int>(kept.size()) > floor) {
+        std::nth_element(kept.begin(), kept.begin() + floor, kept.end(),
+                         stronger);
+        kept.resize(floor);
+      }
+    }
+    // In OpenCV's order for a set it did not have to cut: by position,
+    // then larger first (KeyPointsFilter's), so the same keypoints come
+    // out in the same order however they were chosen.
+    std::sort(kept.begin(), kept.end(), [&](int a, int b) {
+      const cv::KeyPoint &p = keypoints[a], &q = keypoints[b];
+      if (p.pt.x != q.pt.x) return p.pt.x < q.pt.x;
+      if (p.pt.y != q.pt.y) return p.pt.y < q.pt.y;
+      if (p.size != q.size) return p.size > q.size;
+      if (p.angle != q.angle) return p.angle < q.angle;
+      return a < b;
+    });
   }
   // SIFT can return a few more than asked when responses tie.
-  size_t n = std::min<size_t>(keypoints.size(), max_features);
+  size_t n = std::min<size_t>(kept.size(), max_features);
 
   out.keypoints.reserve(n);
   out.descriptors.resize(n * kDescriptorDim);
   for (size_t i = 0; i < n; ++i) {
-    const cv::KeyPoint& kp = keypoints[i];
+    const cv::KeyPoint& kp = keypoints[kept[i]];
     // Resizing maps pixel centres: x' + 0.5 = (x + 0.5) * upscale.
     out.keypoints.push_back(
         {static_cast<float>((kp.pt.x + 0.5) / upscale - 0.5),
@@ -71,7 +103,7 @@ LocalFeatures ExtractLocalFeatures(const Image& image,
          static_cast<float>(kp.size / upscale), kp.angle});
     // RootSIFT (Arandjelovic & Zisserman 2012): L1-normalise, then square
     // root, so Euclidean distance compares like the Hellinger kernel.
-    const float* d = descriptors.ptr<float>(static_cast<int>(i));
+    const float* d = descriptors.ptr<float>(kept[i]);
     float l1 = 0;
     for (int j = 0; j < kDescriptorDim; ++j) l1 += std::abs(d[j]);
     l1 = std::max(l1, 1e-7f);
