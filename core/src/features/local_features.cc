@@ -54,7 +54,7 @@ LocalFeatures ExtractLocalFeatures(const Image& image,
     // threshold keeps the strongest `floor` found at a quarter of it; a
     // textured image keeps exactly what the threshold gives. One pass at
     // the quarter threshold gives both answers, so a smooth image is not
-    // described twice (the pyramid, half of SIFT's time, built once):
+    // described twice (its pyramid built once, not twice):
     // OpenCV keeps a keypoint when its interpolated contrast (`response`)
     // times the layers per octave (3) reaches the threshold, and the
     // strongest max_features at the quarter threshold include every one
