@@ -7,7 +7,7 @@
 // oldest x86-64 kernels, "Prescott" (SSE3), whatever the processor can do.
 // Every matrix product Spoor makes goes through it: verification's
 // descriptor matching, the voting tier's search, FAISS's searches and
-// training. On such a processor they run two to four times slower than with
+// training. On such a processor they ran 1.7 to 3.9 times slower than with
 // the AVX-512 kernels the processor supports (docs/BENCHMARKS.md, "Engine
 // v2, fifth step"). OpenBLAS reads OPENBLAS_CORETYPE only as it loads, before
 // main() runs, so the way out is to run the program again with it set.
