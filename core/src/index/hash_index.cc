@@ -10,6 +10,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "util/blas_threads.h"
 #include "util/faiss_bytes.h"
 #include "util/status_macros.h"
 
@@ -50,8 +51,11 @@ std::vector<HashHit> HashIndex::Search(
   }
   std::vector<std::int32_t> distances(kOrientationCount * k);
   std::vector<idx_t> labels(kOrientationCount * k);
-  index_->search(kOrientationCount, queries.data(), k, distances.data(),
-                 labels.data());
+  {
+    SearchOnThisThread one_thread;  // util/blas_threads.h
+    index_->search(kOrientationCount, queries.data(), k, distances.data(),
+                   labels.data());
+  }
   std::map<std::int64_t, HashHit> best;
   for (int q = 0; q < kOrientationCount; ++q) {
     for (int j = 0; j < k; ++j) {

@@ -50,6 +50,9 @@ void TuneFaissOnce() {
   });
 }
 
+// Searches run on the calling thread alone (SearchOnThisThread): the
+// callers answer one query per core already.
+//
 // Training (k-means over tens of thousands of vectors) is one large batch
 // that runs under the index's writer lock, when no search is running: it
 // may use every core.
@@ -179,6 +182,7 @@ VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
   out.k = static_cast<int>(std::min<idx_t>(std::max(1, k), index_->ntotal));
   out.distances.resize(n * out.k);
   out.ids.resize(n * out.k);
+  SearchOnThisThread one_thread;
   index_->search(n, x, out.k, out.distances.data(),
                  reinterpret_cast<idx_t*>(out.ids.data()));
   return out;

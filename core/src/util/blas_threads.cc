@@ -1,6 +1,7 @@
 #include "util/blas_threads.h"
 
 #include <dlfcn.h>
+#include <omp.h>
 
 namespace spoor {
 
@@ -12,5 +13,11 @@ void SetBlasThreads(int threads) {
       dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
   if (set) set(threads);
 }
+
+SearchOnThisThread::SearchOnThisThread() : was_(omp_get_max_threads()) {
+  omp_set_num_threads(1);
+}
+
+SearchOnThisThread::~SearchOnThisThread() { omp_set_num_threads(was_); }
 
 }  // namespace spoor

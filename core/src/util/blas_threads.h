@@ -1,12 +1,32 @@
-// How many threads OpenBLAS may use, when OpenBLAS is the BLAS FAISS was
-// linked with; a no-op with any other BLAS. See index/vector_index.cc for
-// why Spoor keeps it at one outside training.
+// How many threads the numeric libraries under FAISS may use: OpenBLAS's
+// pool (when OpenBLAS is the BLAS FAISS was linked with; a no-op with any
+// other BLAS), and the OpenMP team a search starts. See
+// index/vector_index.cc for why Spoor keeps both at one outside training.
 #ifndef SPOOR_UTIL_BLAS_THREADS_H_
 #define SPOOR_UTIL_BLAS_THREADS_H_
 
 namespace spoor {
 
 void SetBlasThreads(int threads);
+
+// Within its scope, OpenMP regions started by the calling thread (FAISS's
+// searches) run on that thread alone; the thread's previous setting comes
+// back at the end. Other threads are unaffected.
+//
+// Spoor answers one query per core at a time, so a search's OpenMP team
+// cannot find an idle core: its extra threads wait spinning after each
+// search, on the cores the other queries' SIFT needs (measured on 2 cores,
+// docs/BENCHMARKS.md, "Engine v2, sixth step").
+class SearchOnThisThread {
+ public:
+  SearchOnThisThread();
+  ~SearchOnThisThread();
+  SearchOnThisThread(const SearchOnThisThread&) = delete;
+  SearchOnThisThread& operator=(const SearchOnThisThread&) = delete;
+
+ private:
+  int was_;
+};
 
 }  // namespace spoor
 
