@@ -101,28 +101,51 @@ BENCHMARK(BM_LocalFeaturesFloor)
     ->Args({400, 1})
     ->Unit(benchmark::kMillisecond);
 
-void BM_DescriptorSearch(benchmark::State& state) {
-  // References' descriptors: random RootSIFT-shaped vectors, fixed seed.
+// The voting tier's search: a real photo's descriptors against N
+// references' random RootSIFT-shaped descriptors (fixed seed), exact
+// ("Flat") or in 1024 lists of which 16 are visited ("IVF1024,Flat", the
+// default, trained on the same descriptors).
+void DescriptorSearch(benchmark::State& state, const char* factory) {
   const int refs = static_cast<int>(state.range(0));
-  auto index = *spoor::DescriptorIndex::Create("Flat");
+  auto index = *spoor::DescriptorIndex::Create(factory);
+  index->vectors().SetSearchBreadth(16);
   std::mt19937 rng(42);
   std::uniform_int_distribution<int> byte(0, 60);
-  spoor::LocalFeatures f;
-  f.keypoints.resize(1000);
-  f.descriptors.resize(1000 * spoor::kDescriptorDim);
-  for (int r = 1; r <= refs; ++r) {
+  std::vector<spoor::LocalFeatures> all(refs);
+  std::vector<float> training;
+  for (int r = 0; r < refs; ++r) {
+    spoor::LocalFeatures& f = all[r];
+    f.keypoints.resize(1000);
+    f.descriptors.resize(1000 * spoor::kDescriptorDim);
     for (auto& d : f.descriptors) d = static_cast<std::uint8_t>(byte(rng));
-    (void)index->Add(r, f);
+    // Trained on up to 100 references' descriptors, as an index samples.
+    if (index->vectors().needs_training() && r < 100) {
+      auto x = spoor::DescriptorsAsFloat(f);
+      training.insert(training.end(), x.begin(), x.end());
+    }
   }
+  if (index->vectors().needs_training()) (void)index->Train(training);
+  for (int r = 1; r <= refs; ++r) (void)index->Add(r, all[r - 1]);
   auto query = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
   auto q = spoor::DescriptorsAsFloat(query);
   spoor::VoteOptions options;
   for (auto _ : state) benchmark::DoNotOptimize(index->Search(q, options));
   state.counters["descriptors"] = static_cast<double>(index->vectors().size());
+  state.counters["trained"] = index->vectors().needs_training() ? 0 : 1;
+}
+void BM_DescriptorSearch(benchmark::State& state) {
+  DescriptorSearch(state, "Flat");
+}
+void BM_DescriptorSearchIvf(benchmark::State& state) {
+  DescriptorSearch(state, "IVF1024,Flat");
 }
 BENCHMARK(BM_DescriptorSearch)
     ->Arg(10)
     ->Arg(100)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DescriptorSearchIvf)
+    ->Arg(100)
+    ->Arg(1000)
     ->Unit(benchmark::kMillisecond);
 
 // A codebook learnt from two real photos' descriptors, as an index learns its

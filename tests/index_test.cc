@@ -1,4 +1,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <faiss/IndexIDMap.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -6,13 +9,16 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "features/feature_codec.h"
 #include "features/vlad.h"
+#include "index/descriptor_index.h"
 #include "index/global_index.h"
 #include "index/hash_index.h"
+#include "index/vector_index.h"
 #include "spoor/reference_index.h"
 #include "store/reference_store.h"
 #include "test_util.h"
@@ -469,19 +475,37 @@ TEST_F(ReferenceIndexTest, HnswIndexRemovesByRebuilding) {
   ASSERT_OK(index->Verify());
 }
 
+// The references a photo's own descriptors vote for, most votes first.
+std::vector<Vote> VotesFor(const ReferenceIndex& index,
+                           const std::string& photo) {
+  auto prepared = index.Prepare(Photo(photo), photo, {});
+  EXPECT_TRUE(prepared.ok()) << prepared.status();
+  return index.SearchDescriptors(DescriptorsAsFloat(prepared->features), {});
+}
+
 TEST_F(ReferenceIndexTest, IvfIndexIsTrainedAtSaveFromStoredDescriptors) {
   IndexOptions options;
   options.descriptor_factory = "IVF16,Flat";
   auto index = ReferenceIndex::Create(dir(), options);
   ASSERT_OK(index);
   ASSERT_OK((*index)->Add(Photo("baboon.jpg"), "baboon.jpg", Labels{}));
-  EXPECT_FALSE((*index)->Stats().descriptor_index_trained);
-  EXPECT_EQ((*index)->Stats().descriptors, 0);
   ASSERT_OK((*index)->Add(Photo("fruits.jpg"), "fruits.jpg", Labels{}));
+  // Untrained, the tier holds the descriptors in its exact stand-in and
+  // votes at once.
+  IndexStats before = (*index)->Stats();
+  EXPECT_FALSE(before.descriptor_index_trained);
+  EXPECT_GT(before.descriptors, 500);
+  std::vector<Vote> exact = VotesFor(**index, "fruits.jpg");
+  ASSERT_FALSE(exact.empty());
+  EXPECT_EQ(exact[0].ref_id, 2);
+  ASSERT_OK((*index)->Verify());
   ASSERT_OK((*index)->Save());
   IndexStats s = (*index)->Stats();
   EXPECT_TRUE(s.descriptor_index_trained);
-  EXPECT_GT(s.descriptors, 500);
+  EXPECT_EQ(s.descriptors, before.descriptors);
+  std::vector<Vote> trained = VotesFor(**index, "fruits.jpg");
+  ASSERT_FALSE(trained.empty());
+  EXPECT_EQ(trained[0].ref_id, 2);
   ASSERT_OK((*index)->Verify());
   // Trained now: later adds go straight in, and it survives a reopen.
   ASSERT_OK((*index)->Add(Photo("building.jpg"), "building.jpg", Labels{}));
@@ -491,8 +515,118 @@ TEST_F(ReferenceIndexTest, IvfIndexIsTrainedAtSaveFromStoredDescriptors) {
   auto reopened = ReferenceIndex::Open(dir());
   ASSERT_OK(reopened);
   EXPECT_FALSE((*reopened)->Stats().rebuilt_on_open);
+  EXPECT_TRUE((*reopened)->Stats().descriptor_index_trained);
   EXPECT_EQ((*reopened)->options().descriptor_factory, "IVF16,Flat");
   ASSERT_OK((*reopened)->Verify());
+}
+
+TEST_F(ReferenceIndexTest, IvfIndexWithTooFewDescriptorsIsSavedExact) {
+  // 1024 lists need 10 descriptors each; two photos give far fewer.
+  IndexOptions options;
+  options.descriptor_factory = "IVF1024,Flat";
+  std::int64_t descriptors;
+  {
+    auto index = CreateWith({"baboon.jpg", "fruits.jpg"}, options);
+    IndexStats s = index->Stats();
+    EXPECT_FALSE(s.descriptor_index_trained);
+    EXPECT_GT(s.descriptors, 500);
+    EXPECT_LT(s.descriptors, 10240);
+    descriptors = s.descriptors;
+  }
+  auto reopened = ReferenceIndex::Open(dir());
+  ASSERT_OK(reopened);
+  IndexStats s = (*reopened)->Stats();
+  EXPECT_FALSE(s.rebuilt_on_open);  // the stand-in read back as saved
+  EXPECT_FALSE(s.descriptor_index_trained);
+  EXPECT_EQ(s.descriptors, descriptors);
+  std::vector<Vote> votes = VotesFor(**reopened, "baboon.jpg");
+  ASSERT_FALSE(votes.empty());
+  EXPECT_EQ(votes[0].ref_id, 1);
+  ASSERT_OK((*reopened)->Verify());
+  // Removing works on the stand-in too.
+  ASSERT_OK((*reopened)->Remove(1));
+  EXPECT_LT((*reopened)->Stats().descriptors, descriptors);
+  ASSERT_OK((*reopened)->Verify());
+}
+
+TEST_F(ReferenceIndexTest, TrainedIvfIndexRemovesOneReferenceAfterAnother) {
+  IndexOptions options;
+  options.descriptor_factory = "IVF16,Flat";
+  auto index =
+      CreateWith({"baboon.jpg", "fruits.jpg", "building.jpg"}, options);
+  ASSERT_TRUE(index->Stats().descriptor_index_trained);
+  ASSERT_OK(index->Remove(1));
+  ASSERT_OK(index->Remove(3));
+  ASSERT_OK(index->Verify());
+  std::vector<Vote> votes = VotesFor(*index, "fruits.jpg");
+  ASSERT_FALSE(votes.empty());
+  EXPECT_EQ(votes[0].ref_id, 2);
+  for (const Vote& v : votes) EXPECT_EQ(v.ref_id, 2);
+}
+
+TEST(VectorIndexTest, TrainingMovesTheExactStandInsVectorsIn) {
+  constexpr int kDim = 8;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(2000 * kDim);
+  for (float& v : x) v = normal(rng);
+  auto index = VectorIndex::Create(kDim, "IVF16,Flat", "test index");
+  ASSERT_OK(index);
+  VectorIndex& v = **index;
+  v.SetSearchBreadth(16);  // every list: the IVF search is exact too
+  std::vector<std::int64_t> ids(1000);
+  for (int i = 0; i < 1000; ++i) ids[i] = 5000 + i;
+  ASSERT_OK(v.Add(1000, x.data(), ids.data()));
+  EXPECT_TRUE(v.needs_training());
+  EXPECT_EQ(v.size(), 1000);
+  auto nearest = [&](int i) {
+    VectorIndex::Neighbours nn = v.Search(1, x.data() + i * kDim, 1);
+    return nn.k == 1 ? nn.ids[0] : -1;
+  };
+  EXPECT_EQ(nearest(17), 5017);
+  // Written and read back untrained: still the stand-in.
+  testing::TempDir tmp;
+  ASSERT_OK(v.Write(tmp.Join("v.faiss")));
+  auto read = VectorIndex::Read(tmp.Join("v.faiss"), kDim, "IVF16,Flat", "t");
+  ASSERT_OK(read);
+  EXPECT_TRUE((*read)->needs_training());
+  EXPECT_EQ((*read)->size(), 1000);
+  // 16 lists need 160 vectors.
+  auto refused = v.Train(100, x.data());
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("160"), std::string::npos);
+  EXPECT_TRUE(v.needs_training());
+  ASSERT_OK(v.Train(2000, x.data()));
+  EXPECT_FALSE(v.needs_training());
+  EXPECT_EQ(v.size(), 1000);
+  for (int i : {0, 17, 999}) EXPECT_EQ(nearest(i), 5000 + i);
+  // Removed twice: IVF lists keep their own ids, so the second removal
+  // finds what the first left (in an IndexIDMap, it aborted the process).
+  ASSERT_OK(v.RemoveRange(5000, 5500));
+  EXPECT_EQ(v.size(), 500);
+  ASSERT_OK(v.RemoveRange(5600, 5700));
+  EXPECT_EQ(v.size(), 400);
+  EXPECT_EQ(nearest(999), 5999);
+  EXPECT_EQ(nearest(550), 5550);
+  EXPECT_NE(nearest(650), 5650);
+}
+
+TEST(VectorIndexTest, AnIvfIndexInAnIdMapIsRefusedForARebuild) {
+  // The layout Spoor wrote for IVF factories before: its removals break.
+  constexpr int kDim = 8;
+  std::vector<float> x(400 * kDim);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal;
+  for (float& v : x) v = normal(rng);
+  auto* ivf = faiss::index_factory(kDim, "IVF4,Flat");
+  ivf->train(400, x.data());
+  faiss::IndexIDMap map(ivf);
+  map.own_fields = true;
+  testing::TempDir tmp;
+  faiss::write_index(&map, tmp.Join("old.faiss").c_str());
+  auto read = VectorIndex::Read(tmp.Join("old.faiss"), kDim, "IVF4,Flat", "t");
+  EXPECT_EQ(read.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(read.status().message().find("layout"), std::string::npos);
 }
 
 TEST_F(ReferenceIndexTest, BadImageLeavesTheIndexUntouched) {

@@ -69,7 +69,9 @@ TEST_F(IndexerCliTest, BuildRecordsManifestLabelsAndResumes) {
   ASSERT_EQ(stats.code, 0);
   auto s = nlohmann::json::parse(stats.out);
   EXPECT_EQ(s["references"], 12);
-  EXPECT_EQ(s["descriptor_factory"], "Flat");
+  EXPECT_EQ(s["descriptor_factory"], "IVF1024,Flat");
+  // Too few descriptors for 1024 lists: searched exactly until there are.
+  EXPECT_FALSE(s["descriptor_index_trained"]);
   EXPECT_EQ(s["global_factory"], "Flat");
   EXPECT_TRUE(s["global_index_trained"]);
   // Whole image plus up to four windows per reference.

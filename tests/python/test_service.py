@@ -176,7 +176,7 @@ class ServiceFromPython(unittest.TestCase):
         self.assertEqual(len(names), len(set(names)))
         stats = self.stub.GetIndexStats(spoor_pb2.GetIndexStatsRequest(),
                                         metadata=self.meta("platform"), timeout=10)
-        self.assertEqual(stats.descriptor_factory, "Flat")
+        self.assertEqual(stats.descriptor_factory, "IVF1024,Flat")
         self.assertGreater(stats.descriptors, 1000)
         self.assertEqual(stats.global_factory, "Flat")
         self.assertGreaterEqual(stats.global_vectors, 12)

@@ -63,19 +63,25 @@ struct VoteOptions;
 // created and recorded in its manifest; queries use the same settings.
 struct IndexOptions {
   // FAISS factory string of the voting tier (every local descriptor), or
-  // "none" to leave it out. Default: "Flat" (exact; about 0.5 MB per
-  // reference and a cost that grows with every reference, see
-  // docs/BENCHMARKS.md). "HNSW32" or "IVF1024,Flat" scale further; an index
-  // that needs training (IVF) is trained on the stored descriptors at the
-  // first Save() with enough of them, and until then it finds nothing.
-  std::string descriptor_factory = "Flat";
+  // "none" to leave it out. Default: "IVF1024,Flat": the descriptors exact,
+  // in 1024 lists, of which a query descriptor visits the nearest
+  // descriptor_search_breadth; about 150 KB per reference. At 103 references
+  // it gave the µAP of exhaustive "Flat" in under half the search time
+  // (docs/BENCHMARKS.md, "Engine v2, sixth step"). Its cost still grows with
+  // the index (each list holds a 1024th of every descriptor), so indexes of
+  // many thousands run the global tier alone ("none"). A tier that must be
+  // trained (IVF, PQ) is searched exactly until it is: at the first Save()
+  // with 10 descriptors a list (10,240 here, some 35 references), again when
+  // the global tier's codebook is learnt again, from the stored descriptors.
+  std::string descriptor_factory = "IVF1024,Flat";
   // FAISS factory string of the global tier (VLAD vectors, 5 per reference),
   // or "none". Default: "Flat" (exact, 20 KB per reference).
   // "IVF1024,PQ64" took 405 bytes per reference at 1M (docs/BENCHMARKS.md)
   // and needs ~40k vectors to train. The VLAD codebook is learnt at the first
   // Save() with at least kMinVladTraining descriptors, and learnt again (every
   // reference re-described) at the Save() that finds the index grown fourfold,
-  // up to 1000 references; until the first, the tier finds nothing.
+  // up to 1000 references; until the first, the tier finds nothing. An IVF
+  // or PQ factory is searched exactly until it is trained, as above.
   std::string global_factory = "Flat";
   // How much of an approximate index a search visits, in both tiers: IVF
   // nprobe or HNSW efSearch; ignored by Flat. Default: 16.

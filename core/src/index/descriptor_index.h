@@ -1,7 +1,8 @@
 // The voting tier: every reference's local descriptors in one FAISS index,
 // used to vote for the references a query shows, even when a reference fills
 // only part of the query (crops, collages, screenshots, re-photographs).
-// Exact, and about 0.5 MB per reference: the tier for small and medium
+// Every descriptor is kept (about 150 KB per reference) and a search's cost
+// grows with them, even in IVF lists: the tier for small and medium
 // indexes; large ones turn it off ("none") and rely on the global tier.
 //
 // Vector ids pack the reference id and the keypoint number:

@@ -458,9 +458,9 @@ absl::Status ReferenceIndex::RebuildLocked(bool relearn_codebook) {
   }
 
   absl::Status add_status;
-  bool add_descriptors =
-      descriptors && !descriptors->vectors().needs_training();
-  bool add_global = global && codebook_ && !global->vectors().needs_training();
+  // An index still untrained takes its vectors into its exact stand-in.
+  bool add_descriptors = descriptors != nullptr;
+  bool add_global = global && codebook_;
   SPOOR_RETURN_IF_ERROR(store_->ForEach([&](StoredReference&& s) {
     hashes->Add(s.reference.id, s.hash);
     if (!add_status.ok()) return;
@@ -546,8 +546,8 @@ absl::Status ReferenceIndex::Save() {
   {
     std::unique_lock lock(mu_);
     bool relearn = CodebookStaleLocked(hashes_->size());
-    if (relearn || (descriptors_ && descriptors_->vectors().needs_training()) ||
-        (global_ && global_->vectors().needs_training())) {
+    if (relearn || (descriptors_ && descriptors_->vectors().ReadyToTrain()) ||
+        (global_ && global_->vectors().ReadyToTrain())) {
       // Training needs the writer lock throughout; it happens at the
       // doubling counts only.
       SPOOR_RETURN_IF_ERROR(RebuildLocked(relearn));
@@ -618,13 +618,12 @@ absl::StatusOr<AddResult> ReferenceIndex::Insert(PreparedReference prepared) {
   QuantiseForStorage(stored.features, options_.stored_packing);
   if (IsBenignBank(stored.reference.bank)) benign_ids_.push_back(id);
   hashes_->Add(id, stored.hash);
-  // An untrained tier (IVF, or no codebook yet) gets the reference when it is
-  // trained and rebuilt from the database at a Save().
+  // A global tier without its codebook yet gets the reference when the
+  // codebook is learnt and the tier rebuilt from the database at a Save().
+  // An untrained IVF or PQ tier searches it exactly until then.
   absl::Status added;
-  if (descriptors_ && !descriptors_->vectors().needs_training())
-    added = descriptors_->Add(id, stored.features);
-  if (added.ok() && global_ && codebook_ &&
-      !global_->vectors().needs_training()) {
+  if (descriptors_) added = descriptors_->Add(id, stored.features);
+  if (added.ok() && global_ && codebook_) {
     added = global_->Add(
         id, codebook_->Describe(stored.features, kReferenceRegions));
   }
@@ -682,10 +681,8 @@ absl::Status ReferenceIndex::Remove(std::int64_t id) {
   if (!deleted) return absl::OkStatus();
   hashes_->Remove(id);
   absl::Status removed;
-  if (descriptors_ && !descriptors_->vectors().needs_training())
-    removed = descriptors_->Remove(id);
-  if (removed.ok() && global_ && !global_->vectors().needs_training())
-    removed = global_->Remove(id);
+  if (descriptors_) removed = descriptors_->Remove(id);
+  if (removed.ok() && global_) removed = global_->Remove(id);
   // Graph indexes (HNSW) cannot remove: rebuild them from the database.
   if (absl::IsUnimplemented(removed)) return RebuildLocked();
   return removed;
@@ -788,14 +785,12 @@ absl::Status ReferenceIndex::Verify() const {
         absl::StrCat("hash index holds ", hashes_->size(),
                      " entries, database ", ids.size(), " references"));
   }
-  if (descriptors_ && !descriptors_->vectors().needs_training() &&
-      descriptors_->vectors().size() != keypoints) {
+  if (descriptors_ && descriptors_->vectors().size() != keypoints) {
     return absl::DataLossError(
         absl::StrCat("descriptor index holds ", descriptors_->vectors().size(),
                      " vectors, database ", keypoints, " keypoints"));
   }
-  if (global_ && codebook_ && !global_->vectors().needs_training() &&
-      global_->vectors().size() != regions) {
+  if (global_ && codebook_ && global_->vectors().size() != regions) {
     return absl::DataLossError(absl::StrCat(
         "global index holds ", global_->vectors().size(),
         " vectors, the database's references describe ", regions, " regions"));

@@ -1,6 +1,7 @@
 #include "index/vector_index.h"
 
 #include <faiss/IVFlib.h>
+#include <faiss/IndexFlat.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
@@ -65,11 +66,38 @@ class AllCoresForBlas {
   ~AllCoresForBlas() { SetBlasThreads(1); }
 };
 
+// An exact index with ids: the stand-in for one that awaits training.
+std::unique_ptr<faiss::Index> ExactIndex(int dim) {
+  auto map = std::make_unique<faiss::IndexIDMap>(new faiss::IndexFlatL2(dim));
+  map->own_fields = true;
+  return map;
+}
+
+// The index inside an IndexIDMap, and inside a PreTransform.
+faiss::Index* Inner(const faiss::Index& index) {
+  auto* inner = const_cast<faiss::Index*>(&index);
+  if (auto* map = dynamic_cast<faiss::IndexIDMap*>(inner)) inner = map->index;
+  if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(inner))
+    inner = pre->index;
+  return inner;
+}
+
+// An IVF index keeps the ids it is given in its lists; every other type is
+// wrapped in an IndexIDMap. An IVF index must not be: IndexIDMap numbers
+// its inner vectors by position and renumbers them after a removal, which
+// IVF lists do not, so a second removal failed FAISS's assertion and aborted
+// the process (found by tests/python/test_load.py).
+bool KeepsIds(const faiss::Index& index) {
+  return faiss::ivflib::try_extract_index_ivf(Inner(index)) != nullptr;
+}
+
 }  // namespace
 
-VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index, int dim,
+VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index,
+                         std::unique_ptr<faiss::Index> exact, int dim,
                          std::string factory, std::string what)
     : index_(std::move(index)),
+      exact_(std::move(exact)),
       dim_(dim),
       factory_(std::move(factory)),
       what_(std::move(what)) {}
@@ -90,10 +118,16 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
       ivfpq->do_polysemous_training = false;
     if (auto* pq = dynamic_cast<faiss::IndexPQ*>(base))
       pq->do_polysemous_training = false;
-    auto map = std::make_unique<faiss::IndexIDMap>(inner);
-    map->own_fields = true;
-    return std::unique_ptr<VectorIndex>(
-        new VectorIndex(std::move(map), dim, factory, what));
+    std::unique_ptr<faiss::Index> index(inner);
+    if (!KeepsIds(*index)) {
+      auto map = std::make_unique<faiss::IndexIDMap>(index.release());
+      map->own_fields = true;
+      index = std::move(map);
+    }
+    std::unique_ptr<faiss::Index> exact;
+    if (!index->is_trained) exact = ExactIndex(dim);
+    return std::unique_ptr<VectorIndex>(new VectorIndex(
+        std::move(index), std::move(exact), dim, factory, what));
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::InvalidArgumentError(absl::StrCat(
         what, " factory '", factory, "' is not valid: ", e.what()));
@@ -106,14 +140,27 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Read(
   TuneFaissOnce();
   try {
     std::unique_ptr<faiss::Index> loaded(faiss::read_index(path.c_str()));
-    if (loaded->d != dim ||
-        dynamic_cast<faiss::IndexIDMap*>(loaded.get()) == nullptr) {
+    // Ids in an IndexIDMap, or kept by an IVF index itself; an IVF index
+    // in an IndexIDMap (written before that mattered) is refused, and the
+    // caller rebuilds it from the database.
+    const bool mapped = dynamic_cast<faiss::IndexIDMap*>(loaded.get());
+    if (loaded->d != dim || mapped == KeepsIds(*loaded)) {
       return absl::FailedPreconditionError(absl::StrCat(
           path, ": dimension ", loaded->d, " or layout does not match ", dim,
           "-d vectors with ids"));
     }
-    return std::unique_ptr<VectorIndex>(
-        new VectorIndex(std::move(loaded), dim, factory, what));
+    // An exact index for a factory that must be trained is its stand-in.
+    std::unique_ptr<faiss::Index> exact;
+    if (dynamic_cast<faiss::IndexFlat*>(Inner(*loaded)) != nullptr) {
+      SPOOR_ASSIGN_OR_RETURN(auto fresh, Create(dim, factory, what));
+      if (fresh->exact_) {
+        exact = std::move(loaded);
+        loaded = std::move(fresh->index_);
+      }
+    }
+    if (!exact && !loaded->is_trained) exact = ExactIndex(dim);
+    return std::unique_ptr<VectorIndex>(new VectorIndex(
+        std::move(loaded), std::move(exact), dim, factory, what));
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::DataLossError(
         absl::StrCat(path, ": cannot read ", what, ": ", e.what()));
@@ -122,11 +169,35 @@ absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Read(
 
 bool VectorIndex::needs_training() const { return !index_->is_trained; }
 
+// FAISS trains an IVF index on as few vectors as it has lists, but lists
+// learnt from a handful of references sort the next thousands badly; the
+// exact stand-in serves until there are enough.
+std::int64_t VectorIndex::MinTraining() const {
+  auto* ivf = faiss::ivflib::try_extract_index_ivf(Inner(*index_));
+  return ivf ? kMinTrainingPerList * static_cast<std::int64_t>(ivf->nlist) : 1;
+}
+
+bool VectorIndex::ReadyToTrain() const {
+  return needs_training() && size() >= MinTraining();
+}
+
 absl::Status VectorIndex::Train(std::int64_t n, const float* x) {
   if (index_->is_trained) return absl::OkStatus();
+  if (n < MinTraining()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot train ", what_, " '", factory_, "' on ", n,
+                     " vectors: it needs ", MinTraining()));
+  }
   AllCoresForBlas all_cores;
   try {
     index_->train(n, x);
+    if (exact_ && exact_->ntotal > 0) {
+      // The stand-in's vectors move in, with their ids.
+      auto& map = static_cast<faiss::IndexIDMap&>(*exact_);
+      const auto& flat = static_cast<const faiss::IndexFlat&>(*map.index);
+      index_->add_with_ids(map.ntotal, flat.get_xb(), map.id_map.data());
+    }
+    exact_.reset();
     return absl::OkStatus();
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::FailedPreconditionError(
@@ -136,9 +207,7 @@ absl::Status VectorIndex::Train(std::int64_t n, const float* x) {
 }
 
 void VectorIndex::SetSearchBreadth(int breadth) {
-  faiss::Index* inner = static_cast<faiss::IndexIDMap*>(index_.get())->index;
-  if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(inner))
-    inner = pre->index;
+  faiss::Index* inner = Inner(*index_);
   if (auto* ivf = faiss::ivflib::try_extract_index_ivf(inner)) {
     ivf->nprobe = std::max(1, breadth);
   } else if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(inner)) {
@@ -148,14 +217,10 @@ void VectorIndex::SetSearchBreadth(int breadth) {
 
 absl::Status VectorIndex::Add(std::int64_t n, const float* x,
                               const std::int64_t* ids) {
-  if (!index_->is_trained) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        what_, " '", factory_, "' is not trained; rebuild the index"));
-  }
   if (n == 0) return absl::OkStatus();
   static_assert(sizeof(idx_t) == sizeof(std::int64_t));
   try {
-    index_->add_with_ids(n, x, reinterpret_cast<const idx_t*>(ids));
+    active().add_with_ids(n, x, reinterpret_cast<const idx_t*>(ids));
     return absl::OkStatus();
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::InternalError(absl::StrCat(what_, " add: ", e.what()));
@@ -165,7 +230,7 @@ absl::Status VectorIndex::Add(std::int64_t n, const float* x,
 absl::Status VectorIndex::RemoveRange(std::int64_t first, std::int64_t last) {
   try {
     faiss::IDSelectorRange selector(first, last);
-    index_->remove_ids(selector);
+    active().remove_ids(selector);
     return absl::OkStatus();
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::UnimplementedError(
@@ -173,18 +238,19 @@ absl::Status VectorIndex::RemoveRange(std::int64_t first, std::int64_t last) {
   }
 }
 
-std::int64_t VectorIndex::size() const { return index_->ntotal; }
+std::int64_t VectorIndex::size() const { return active().ntotal; }
 
 VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
                                             int k) const {
   Neighbours out;
-  if (n == 0 || index_->ntotal == 0 || !index_->is_trained) return out;
-  out.k = static_cast<int>(std::min<idx_t>(std::max(1, k), index_->ntotal));
+  const faiss::Index& index = active();
+  if (n == 0 || index.ntotal == 0) return out;
+  out.k = static_cast<int>(std::min<idx_t>(std::max(1, k), index.ntotal));
   out.distances.resize(n * out.k);
   out.ids.resize(n * out.k);
   SearchOnThisThread one_thread;
-  index_->search(n, x, out.k, out.distances.data(),
-                 reinterpret_cast<idx_t*>(out.ids.data()));
+  index.search(n, x, out.k, out.distances.data(),
+               reinterpret_cast<idx_t*>(out.ids.data()));
   return out;
 }
 
@@ -194,7 +260,7 @@ absl::Status VectorIndex::Write(const std::string& path) const {
 }
 
 absl::StatusOr<std::vector<std::uint8_t>> VectorIndex::Serialize() const {
-  return SerializeFaiss(*index_, what_);
+  return SerializeFaiss(active(), what_);
 }
 
 }  // namespace spoor

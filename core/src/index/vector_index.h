@@ -3,6 +3,15 @@
 // the descriptor and global tiers share. It knows nothing of what the vectors
 // or ids mean.
 //
+// An IVF index keeps the ids it is given; every other type is wrapped in an
+// IndexIDMap.
+//
+// An index type that must be trained (IVF, PQ) cannot hold vectors before it
+// is. Until then its vectors go to an exact index that stands in for it
+// (searched, removed from and written the same way), and Train moves them
+// into the trained one: what is added is searchable at once, whatever the
+// factory.
+//
 // Thread safety: const methods may run concurrently; others need exclusive
 // access (ReferenceIndex holds the lock).
 #ifndef SPOOR_INDEX_VECTOR_INDEX_H_
@@ -28,7 +37,8 @@ class VectorIndex {
   static absl::StatusOr<std::unique_ptr<VectorIndex>> Create(
       int dim, const std::string& factory, const std::string& what);
   // DataLoss when the file cannot be read; FailedPrecondition when it holds
-  // another dimension or an index without ids.
+  // another dimension or an index without ids. A file written while the
+  // index awaited training holds the exact stand-in, and reads back as one.
   static absl::StatusOr<std::unique_ptr<VectorIndex>> Read(
       const std::string& path, int dim, const std::string& factory,
       const std::string& what);
@@ -36,14 +46,19 @@ class VectorIndex {
 
   int dim() const { return dim_; }
   const std::string& factory() const { return factory_; }
+  // True until an index type that must be trained is: its vectors are
+  // searched exactly meanwhile.
   bool needs_training() const;
-  // Trains on n vectors when the index type needs it; FailedPrecondition
-  // when there are too few.
+  // Trains on n vectors when the index type needs it, then moves in what the
+  // exact stand-in held. FailedPrecondition when there are too few: an IVF
+  // index needs kMinTrainingPerList vectors for each of its lists.
   absl::Status Train(std::int64_t n, const float* x);
+  static constexpr std::int64_t kMinTrainingPerList = 10;
+  // True when the index needs training and holds enough vectors for it.
+  bool ReadyToTrain() const;
   // nprobe for IVF, efSearch for HNSW; ignored by exact indexes.
   void SetSearchBreadth(int breadth);
 
-  // FailedPrecondition when the index still needs training.
   absl::Status Add(std::int64_t n, const float* x, const std::int64_t* ids);
   // Removes ids in [first, last). Unimplemented when the index type cannot
   // remove (HNSW): rebuild instead.
@@ -64,10 +79,19 @@ class VectorIndex {
   absl::StatusOr<std::vector<std::uint8_t>> Serialize() const;
 
  private:
-  VectorIndex(std::unique_ptr<faiss::Index> index, int dim, std::string factory,
+  VectorIndex(std::unique_ptr<faiss::Index> index,
+              std::unique_ptr<faiss::Index> exact, int dim, std::string factory,
               std::string what);
 
+  std::int64_t MinTraining() const;
+  // The index that answers: exact_ while index_ awaits training.
+  faiss::Index& active() const { return exact_ ? *exact_ : *index_; }
+
+  // The factory's index: as it is when it keeps ids itself (IVF), else in
+  // an IndexIDMap.
   std::unique_ptr<faiss::Index> index_;
+  // IndexIDMap over IndexFlatL2 while index_ awaits training, else null.
+  std::unique_ptr<faiss::Index> exact_;
   int dim_;
   std::string factory_;
   std::string what_;
