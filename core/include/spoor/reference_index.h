@@ -128,7 +128,7 @@ struct IndexStats {
   std::int64_t sighting_images = 0;           ///< ad images kept for sightings
   std::map<std::string, std::int64_t> banks;  ///< images in each bank
   std::int64_t descriptors = 0;               ///< vectors in the voting tier
-  bool descriptor_index_trained = true;       ///< false: IVF awaiting Save()
+  bool descriptor_index_trained = true;       ///< false: exact until Save()
   std::int64_t hashes = 0;                    ///< vectors in the hash index
   std::int64_t global_vectors = 0;            ///< vectors in the global tier
   bool global_index_trained = true;  ///< false: codebook awaiting Save()
