@@ -82,14 +82,17 @@ faiss::Index* Inner(const faiss::Index& index) {
   return inner;
 }
 
+// The IVF index inside `index`, or null.
+faiss::IndexIVF* IvfIn(const faiss::Index& index) {
+  return faiss::ivflib::try_extract_index_ivf(Inner(index));
+}
+
 // An IVF index keeps the ids it is given in its lists; every other type is
 // wrapped in an IndexIDMap. An IVF index must not be: IndexIDMap numbers
 // its inner vectors by position and renumbers them after a removal, which
 // IVF lists do not, so a second removal failed FAISS's assertion and aborted
 // the process (found by tests/python/test_load.py).
-bool KeepsIds(const faiss::Index& index) {
-  return faiss::ivflib::try_extract_index_ivf(Inner(index)) != nullptr;
-}
+bool KeepsIds(const faiss::Index& index) { return IvfIn(index) != nullptr; }
 
 }  // namespace
 
@@ -173,7 +176,7 @@ bool VectorIndex::needs_training() const { return !index_->is_trained; }
 // learnt from a handful of references sort the next thousands badly; the
 // exact stand-in serves until there are enough.
 std::int64_t VectorIndex::MinTraining() const {
-  auto* ivf = faiss::ivflib::try_extract_index_ivf(Inner(*index_));
+  const faiss::IndexIVF* ivf = IvfIn(*index_);
   return ivf ? kMinTrainingPerList * static_cast<std::int64_t>(ivf->nlist) : 1;
 }
 
@@ -207,10 +210,9 @@ absl::Status VectorIndex::Train(std::int64_t n, const float* x) {
 }
 
 void VectorIndex::SetSearchBreadth(int breadth) {
-  faiss::Index* inner = Inner(*index_);
-  if (auto* ivf = faiss::ivflib::try_extract_index_ivf(inner)) {
+  if (faiss::IndexIVF* ivf = IvfIn(*index_)) {
     ivf->nprobe = std::max(1, breadth);
-  } else if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(inner)) {
+  } else if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(Inner(*index_))) {
     hnsw->hnsw.efSearch = std::max(16, breadth);
   }
 }
