@@ -2,6 +2,8 @@
 // same photo; setup outside the timed loop. BM_Decode is the baseline the
 // other kernels are read against.
 #include <benchmark/benchmark.h>
+#include <faiss/IndexIVFSpectralHash.h>
+#include <faiss/index_factory.h>
 
 #include <cmath>
 #include <opencv2/imgproc.hpp>
@@ -11,6 +13,7 @@
 #include "features/vlad.h"
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
+#include "index/hamming_search.h"
 #include "spoor/blas_kernels.h"
 #include "spoor/image.h"
 #include "spoor/local_features.h"
@@ -102,9 +105,10 @@ BENCHMARK(BM_LocalFeaturesFloor)
     ->Unit(benchmark::kMillisecond);
 
 // The voting tier's search: a real photo's descriptors against N
-// references' random RootSIFT-shaped descriptors (fixed seed), exact
-// ("Flat") or in 1024 lists of which 16 are visited ("IVF1024,Flat", the
-// default, trained on the same descriptors).
+// references' random RootSIFT-shaped descriptors, 1000 each (fixed seed):
+// exact ("Flat"), in 1024 lists of which 16 are visited ("IVF1024,Flat"),
+// or as 64-bit Hamming-embedded signatures in such lists ("IVF1024,PCA64,
+// SHm"), trained on the same descriptors.
 void DescriptorSearch(benchmark::State& state, const char* factory) {
   const int refs = static_cast<int>(state.range(0));
   auto index = *spoor::DescriptorIndex::Create(factory);
@@ -139,6 +143,9 @@ void BM_DescriptorSearch(benchmark::State& state) {
 void BM_DescriptorSearchIvf(benchmark::State& state) {
   DescriptorSearch(state, "IVF1024,Flat");
 }
+void BM_DescriptorSearchHamming(benchmark::State& state) {
+  DescriptorSearch(state, "IVF1024,PCA64,SHm");
+}
 BENCHMARK(BM_DescriptorSearch)
     ->Arg(10)
     ->Arg(100)
@@ -146,6 +153,55 @@ BENCHMARK(BM_DescriptorSearch)
 BENCHMARK(BM_DescriptorSearchIvf)
     ->Arg(100)
     ->Arg(1000)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DescriptorSearchHamming)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond);
+
+// The Hamming scan alone, FAISS's (0) against Spoor's list-major one (1):
+// a real photo's descriptors against N thousand random RootSIFT-shaped
+// ones in "IVF1024,PCA64,SHm", 16 lists visited, 4 neighbours.
+void BM_HammingScan(benchmark::State& state) {
+  const bool spoor_scan = state.range(0) == 1;
+  const std::int64_t n = state.range(1) * 1000;
+  std::unique_ptr<faiss::Index> made(
+      faiss::index_factory(spoor::kDescriptorDim, "IVF1024,PCA64,SHm"));
+  auto& sh = dynamic_cast<faiss::IndexIVFSpectralHash&>(*made);
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<int> byte(0, 60);
+  spoor::LocalFeatures chunk;
+  chunk.keypoints.resize(10000);
+  chunk.descriptors.resize(10000 * spoor::kDescriptorDim);
+  for (std::int64_t done = 0; done < n; done += 10000) {
+    for (auto& d : chunk.descriptors) d = static_cast<std::uint8_t>(byte(rng));
+    auto x = spoor::DescriptorsAsFloat(chunk);
+    if (!sh.is_trained) sh.train(10000 * 10 < n ? 10000 : n, x.data());
+    sh.add(std::min<std::int64_t>(10000, n - done), x.data());
+  }
+  sh.nprobe = 16;
+  auto q = spoor::DescriptorsAsFloat(
+      spoor::ExtractLocalFeatures(Decoded(kPhoto), {}));
+  const std::int64_t nq = q.size() / spoor::kDescriptorDim;
+  std::vector<float> d(nq * 4);
+  std::vector<std::int64_t> ids(nq * 4);
+  std::vector<faiss::Index::idx_t> faiss_ids(nq * 4);
+  for (auto _ : state) {
+    if (spoor_scan) {
+      spoor::SearchHamming(sh, nq, q.data(), 4, d.data(), ids.data());
+    } else {
+      sh.search(nq, q.data(), 4, d.data(), faiss_ids.data());
+    }
+    benchmark::DoNotOptimize(d.data());
+  }
+  state.counters["queries"] = static_cast<double>(nq);
+}
+BENCHMARK(BM_HammingScan)
+    ->Args({0, 1000})
+    ->Args({1, 1000})
+    ->Args({0, 10000})
+    ->Args({1, 10000})
     ->Unit(benchmark::kMillisecond);
 
 // A codebook learnt from two real photos' descriptors, as an index learns its

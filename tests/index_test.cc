@@ -1,10 +1,14 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVFSpectralHash.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,6 +21,7 @@
 #include "features/vlad.h"
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
+#include "index/hamming_search.h"
 #include "index/hash_index.h"
 #include "index/vector_index.h"
 #include "spoor/reference_index.h"
@@ -549,6 +554,56 @@ TEST_F(ReferenceIndexTest, IvfIndexWithTooFewDescriptorsIsSavedExact) {
   ASSERT_OK((*reopened)->Verify());
 }
 
+TEST_F(ReferenceIndexTest,
+       HammingEmbeddedTierFindsTheSameBoxPhotographedAgain) {
+  // 64-bit signatures of the descriptors instead of the descriptors: the
+  // box photographed again in a cluttered scene still leads the vote, with
+  // most of the votes the exact descriptors give it.
+  const std::vector<std::string> photos = {
+      "baboon.jpg", "box.png", "fruits.jpg", "building.jpg", "graf1.png"};
+  float exact_votes = 0;
+  {
+    IndexOptions exact;
+    exact.descriptor_factory = "Flat";
+    auto index = ReferenceIndex::Create(tmp_.Join("exact"), exact);
+    ASSERT_OK(index);
+    for (const auto& p : photos)
+      ASSERT_OK((*index)->Add(Photo(p), p, Labels{}));
+    std::vector<Vote> votes = VotesFor(**index, "box_in_scene.png");
+    ASSERT_FALSE(votes.empty());
+    ASSERT_EQ(votes[0].ref_id, 2);
+    exact_votes = votes[0].votes;
+  }
+  IndexOptions options;
+  options.descriptor_factory = "IVF16,PCA64,SHm";
+  auto index = CreateWith(photos, options);
+  IndexStats s = index->Stats();
+  ASSERT_TRUE(s.descriptor_index_trained);
+  std::vector<Vote> votes = VotesFor(*index, "box_in_scene.png");
+  ASSERT_FALSE(votes.empty());
+  EXPECT_EQ(votes[0].ref_id, 2);
+  EXPECT_GT(votes[0].votes, exact_votes / 2);
+  if (votes.size() > 1) {
+    EXPECT_GT(votes[0].votes, 1.5 * votes[1].votes);
+  }
+  // Saved and reopened as trained signatures, without a rebuild; removals
+  // leave the rest findable.
+  ASSERT_OK(index->Save());
+  index.reset();
+  auto reopened = ReferenceIndex::Open(dir());
+  ASSERT_OK(reopened);
+  EXPECT_FALSE((*reopened)->Stats().rebuilt_on_open);
+  EXPECT_TRUE((*reopened)->Stats().descriptor_index_trained);
+  EXPECT_EQ((*reopened)->Stats().descriptors, s.descriptors);
+  ASSERT_OK((*reopened)->Remove(1));
+  ASSERT_OK((*reopened)->Remove(3));
+  ASSERT_OK((*reopened)->Verify());
+  votes = VotesFor(**reopened, "box_in_scene.png");
+  ASSERT_FALSE(votes.empty());
+  EXPECT_EQ(votes[0].ref_id, 2);
+  for (const Vote& v : votes) EXPECT_TRUE(v.ref_id == 2 || v.ref_id > 3);
+}
+
 TEST_F(ReferenceIndexTest, TrainedIvfIndexRemovesOneReferenceAfterAnother) {
   IndexOptions options;
   options.descriptor_factory = "IVF16,Flat";
@@ -564,12 +619,18 @@ TEST_F(ReferenceIndexTest, TrainedIvfIndexRemovesOneReferenceAfterAnother) {
   for (const Vote& v : votes) EXPECT_EQ(v.ref_id, 2);
 }
 
+// n vectors of dim normal coordinates, the same for the same seed.
+std::vector<float> RandomVectors(int n, int dim, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> x(static_cast<std::size_t>(n) * dim);
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
 TEST(VectorIndexTest, TrainingMovesTheExactStandInsVectorsIn) {
   constexpr int kDim = 8;
-  std::mt19937 rng(3);
-  std::normal_distribution<float> normal;
-  std::vector<float> x(2000 * kDim);
-  for (float& v : x) v = normal(rng);
+  const std::vector<float> x = RandomVectors(2000, kDim, 3);
   auto index = VectorIndex::Create(kDim, "IVF16,Flat", "test index");
   ASSERT_OK(index);
   VectorIndex& v = **index;
@@ -611,13 +672,147 @@ TEST(VectorIndexTest, TrainingMovesTheExactStandInsVectorsIn) {
   EXPECT_NE(nearest(650), 5650);
 }
 
+TEST(VectorIndexTest, HammingEmbeddedIndexAnswersInSignatureBits) {
+  constexpr int kDim = 32;
+  const std::vector<float> x = RandomVectors(1000, kDim, 7);
+  auto index = VectorIndex::Create(kDim, "IVF8,PCA32,SHm", "test index");
+  ASSERT_OK(index);
+  VectorIndex& v = **index;
+  std::vector<std::int64_t> ids(1000);
+  for (int i = 0; i < 1000; ++i) ids[i] = 7000 + i;
+  ASSERT_OK(v.Add(1000, x.data(), ids.data()));
+  // The exact stand-in answers in squared L2 until training.
+  EXPECT_EQ(v.signature_bits(), 0);
+  ASSERT_OK(v.Train(1000, x.data()));
+  EXPECT_EQ(v.signature_bits(), 32);
+  EXPECT_EQ(v.size(), 1000);
+  // 12 bytes a vector (signature and id), plus the lists' centroids, the
+  // PCA and one threshold per list and bit: not one per training vector
+  // and bit (128 KB here), which FAISS sizes and would save.
+  auto bytes = v.Serialize();
+  ASSERT_OK(bytes);
+  EXPECT_LT(bytes->size(), 40'000u);
+  // A stored vector's own signature is among its nearest, at distance 0;
+  // every distance is a whole number of bits.
+  auto finds_itself = [&](const VectorIndex& index, int i) {
+    VectorIndex::Neighbours nn = index.Search(1, x.data() + i * kDim, 8);
+    bool found = false;
+    for (int j = 0; j < nn.k; ++j) {
+      const float d = nn.distances[j];
+      EXPECT_GE(d, 0);
+      EXPECT_LE(d, 32);
+      EXPECT_EQ(d, std::floor(d));
+      if (nn.ids[j] == 7000 + i) found = d == 0;
+    }
+    return found;
+  };
+  for (int i : {0, 123, 999}) EXPECT_TRUE(finds_itself(v, i)) << i;
+  // A vector unlike any stored one is far from all of them.
+  const std::vector<float> other = RandomVectors(1, kDim, 8);
+  VectorIndex::Neighbours far = v.Search(1, other.data(), 1);
+  ASSERT_EQ(far.k, 1);
+  EXPECT_GT(far.distances[0], 0);
+  // Written and read back trained, then removed from twice.
+  testing::TempDir tmp;
+  ASSERT_OK(v.Write(tmp.Join("sh.faiss")));
+  auto read =
+      VectorIndex::Read(tmp.Join("sh.faiss"), kDim, "IVF8,PCA32,SHm", "t");
+  ASSERT_OK(read);
+  EXPECT_EQ((*read)->signature_bits(), 32);
+  EXPECT_TRUE(finds_itself(**read, 123));
+  ASSERT_OK((*read)->RemoveRange(7100, 7200));
+  ASSERT_OK((*read)->RemoveRange(7000, 7050));
+  EXPECT_EQ((*read)->size(), 850);
+  EXPECT_FALSE(finds_itself(**read, 123));
+  EXPECT_TRUE(finds_itself(**read, 999));
+}
+
+TEST(VectorIndexTest, HandWrittenHammingSearchAnswersAsFaissEncodes) {
+  // Spoor's list-major scan against a brute-force one: each query encoded
+  // by FAISS for each of its nprobe nearest lists (as FAISS encodes what it
+  // adds) and compared with every signature there. The same k smallest
+  // distances for every query, for each way FAISS sets the thresholds.
+  // (FAISS's own search projects a query alone, rounding differently from
+  // the batch it added: one bit of 64 differed for a query stored itself.)
+  constexpr int kDim = 128;
+  const std::vector<float> x = RandomVectors(3000, kDim, 11);
+  std::vector<float> queries(x.begin(), x.begin() + 100 * kDim);  // stored
+  const std::vector<float> fresh = RandomVectors(100, kDim, 12);
+  queries.insert(queries.end(), fresh.begin(), fresh.end());
+  const std::int64_t nq = queries.size() / kDim;
+  using idx_t = faiss::Index::idx_t;
+  for (const char* factory :
+       {"IVF16,PCA64,SHm", "IVF16,PCA64,SH", "IVF16,PCA64,SH2.5c"}) {
+    SCOPED_TRACE(factory);
+    std::unique_ptr<faiss::Index> made(faiss::index_factory(kDim, factory));
+    auto* sh = dynamic_cast<faiss::IndexIVFSpectralHash*>(made.get());
+    ASSERT_NE(sh, nullptr);
+    EXPECT_FALSE(CanSearchHamming(*sh));  // untrained
+    sh->train(3000, x.data());
+    std::vector<idx_t> ids(3000);
+    for (int i = 0; i < 3000; ++i) ids[i] = 100 + i;
+    sh->add_with_ids(3000, x.data(), ids.data());
+    sh->nprobe = 4;
+    ASSERT_TRUE(CanSearchHamming(*sh));
+    constexpr int k = 5;
+    std::vector<float> got_d(nq * k);
+    std::vector<std::int64_t> got_i(nq * k);
+    SearchHamming(*sh, nq, queries.data(), k, got_d.data(), got_i.data());
+
+    std::vector<float> coarse_d(nq * 4);
+    std::vector<idx_t> coarse(nq * 4);
+    sh->quantizer->search(nq, queries.data(), 4, coarse_d.data(),
+                          coarse.data());
+    std::vector<std::uint8_t> codes(nq * 4 * 8);
+    std::vector<float> repeated;
+    for (std::int64_t q = 0; q < nq; ++q)
+      for (int p = 0; p < 4; ++p)
+        repeated.insert(repeated.end(), queries.begin() + q * kDim,
+                        queries.begin() + (q + 1) * kDim);
+    sh->encode_vectors(nq * 4, repeated.data(), coarse.data(), codes.data());
+    int zero = 0;
+    for (std::int64_t q = 0; q < nq; ++q) {
+      std::vector<std::pair<int, std::int64_t>> all;  // (bits, id)
+      for (int p = 0; p < 4; ++p) {
+        const idx_t l = coarse[q * 4 + p];
+        std::uint64_t qc;
+        std::memcpy(&qc, codes.data() + (q * 4 + p) * 8, 8);
+        const std::uint8_t* list = sh->invlists->get_codes(l);
+        const idx_t* list_ids = sh->invlists->get_ids(l);
+        for (std::size_t j = 0; j < sh->invlists->list_size(l); ++j) {
+          std::uint64_t c;
+          std::memcpy(&c, list + j * 8, 8);
+          all.push_back({std::popcount(c ^ qc), list_ids[j]});
+        }
+      }
+      std::sort(all.begin(), all.end());
+      for (int j = 0; j < k; ++j) {
+        ASSERT_EQ(got_d[q * k + j], all[j].first) << q << " " << j;
+        // The id has that distance (ties may come in another order).
+        auto it = std::find_if(all.begin(), all.end(), [&](const auto& a) {
+          return a.second == got_i[q * k + j];
+        });
+        ASSERT_NE(it, all.end()) << q;
+        EXPECT_EQ(it->first, all[j].first) << q;
+      }
+      zero += q < 100 && got_d[q * k] == 0 &&
+              std::find(got_i.begin() + q * k, got_i.begin() + (q + 1) * k,
+                        100 + q) != got_i.begin() + (q + 1) * k;
+    }
+    EXPECT_EQ(zero, 100);  // each stored query finds its own signature
+  }
+  // Other signature lengths are left to FAISS.
+  std::unique_ptr<faiss::Index> short_codes(
+      faiss::index_factory(kDim, "IVF4,PCA32,SHm"));
+  short_codes->train(3000, x.data());
+  EXPECT_FALSE(CanSearchHamming(
+      *dynamic_cast<faiss::IndexIVFSpectralHash*>(short_codes.get())));
+}
+
 TEST(VectorIndexTest, AnIvfIndexInAnIdMapIsRefusedForARebuild) {
   // The layout Spoor wrote for IVF factories before: its removals break.
   constexpr int kDim = 8;
-  std::vector<float> x(400 * kDim);
-  std::mt19937 rng(5);
-  std::normal_distribution<float> normal;
-  for (float& v : x) v = normal(rng);
+  const std::vector<float> x = RandomVectors(400, kDim, 5);
   auto* ivf = faiss::index_factory(kDim, "IVF4,Flat");
   ivf->train(400, x.data());
   faiss::IndexIDMap map(ivf);

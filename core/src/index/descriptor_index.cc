@@ -56,13 +56,17 @@ std::vector<Vote> DescriptorIndex::Search(
       vectors_->Search(n, query_descriptors.data(), options.neighbours);
   if (nn.k == 0) return out;
   const int k = nn.k;
+  const int bits = vectors_->signature_bits();
+  const float max_distance =
+      bits > 0 ? options.max_hamming_share * static_cast<float>(bits)
+               : options.max_distance_sq;
   std::unordered_map<std::int64_t, float> votes;
   std::vector<std::int64_t> seen;
   for (std::int64_t q = 0; q < n; ++q) {
     seen.clear();
     for (int j = 0; j < k; ++j) {
       std::int64_t label = nn.ids[q * k + j];
-      if (label < 0 || nn.distances[q * k + j] > options.max_distance_sq) break;
+      if (label < 0 || nn.distances[q * k + j] > max_distance) break;
       std::int64_t ref = label / kMaxKeypointsPerRef;
       // One vote per reference per query descriptor: repeated texture in one
       // reference must not outvote a distinct match elsewhere.

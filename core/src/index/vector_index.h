@@ -65,14 +65,19 @@ class VectorIndex {
   absl::Status RemoveRange(std::int64_t first, std::int64_t last);
   std::int64_t size() const;
 
-  // k nearest neighbours of each of n queries: squared L2 distances and ids
-  // (-1 past the end), n * k each. k is capped at size().
+  // k nearest neighbours of each of n queries: distances (squared L2, or
+  // Hamming: signature_bits()) and ids (-1 past the end), n * k each. k is
+  // capped at size().
   struct Neighbours {
     int k = 0;
     std::vector<float> distances;
     std::vector<std::int64_t> ids;
   };
   Neighbours Search(std::int64_t n, const float* x, int k) const;
+  // The bits of each binary signature when Search's distances are Hamming
+  // distances between signatures (a trained "IVFn,PCAb,SHm" index), else 0:
+  // they are squared L2 distances.
+  int signature_bits() const;
 
   absl::Status Write(const std::string& path) const;
   // The bytes Write puts in the file; Internal if FAISS throws.
