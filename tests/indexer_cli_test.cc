@@ -69,17 +69,19 @@ TEST_F(IndexerCliTest, BuildRecordsManifestLabelsAndResumes) {
   ASSERT_EQ(stats.code, 0);
   auto s = nlohmann::json::parse(stats.out);
   EXPECT_EQ(s["references"], 12);
-  EXPECT_EQ(s["descriptor_factory"], "IVF1024,Flat");
+  EXPECT_EQ(s["descriptor_factory"], "IVF1024,PCA64,SHm");
   // Trained once there are 10 descriptors for each of the 1024 lists;
   // searched exactly until then.
   EXPECT_EQ(s["descriptor_index_trained"].get<bool>(),
             s["descriptors"].get<std::int64_t>() >= 10240);
-  EXPECT_EQ(s["global_factory"], "Flat");
-  EXPECT_TRUE(s["global_index_trained"]);
-  // Whole image plus up to four windows per reference.
+  EXPECT_EQ(s["global_factory"], "IVF1024,PQ64");
+  // Whole image plus up to four windows per reference; trained, like the
+  // voting tier, once there are 10 vectors a list.
   EXPECT_GE(s["global_vectors"], 12);
   EXPECT_LE(s["global_vectors"], 60);
-  // Each part's bytes are reported; the voting tier is by far the largest.
+  EXPECT_EQ(s["global_index_trained"].get<bool>(),
+            s["global_vectors"].get<std::int64_t>() >= 10240);
+  // Each part's bytes are reported; the voting tier is the largest.
   EXPECT_GT(s["descriptor_index_bytes"], s["global_index_bytes"]);
   EXPECT_GT(s["global_index_bytes"], 0);
   EXPECT_GT(s["database_bytes"], 0);

@@ -176,9 +176,9 @@ class ServiceFromPython(unittest.TestCase):
         self.assertEqual(len(names), len(set(names)))
         stats = self.stub.GetIndexStats(spoor_pb2.GetIndexStatsRequest(),
                                         metadata=self.meta("platform"), timeout=10)
-        self.assertEqual(stats.descriptor_factory, "IVF1024,Flat")
+        self.assertEqual(stats.descriptor_factory, "IVF1024,PCA64,SHm")
         self.assertGreater(stats.descriptors, 1000)
-        self.assertEqual(stats.global_factory, "Flat")
+        self.assertEqual(stats.global_factory, "IVF1024,PQ64")
         self.assertGreaterEqual(stats.global_vectors, 12)
         self.assertGreater(stats.descriptor_index_bytes, stats.global_index_bytes)
 

@@ -63,26 +63,35 @@ struct VoteOptions;
 // created and recorded in its manifest; queries use the same settings.
 struct IndexOptions {
   // FAISS factory string of the voting tier (every local descriptor), or
-  // "none" to leave it out. Default: "IVF1024,Flat": the descriptors exact,
-  // in 1024 lists, of which a query descriptor visits the nearest
-  // descriptor_search_breadth; about 150 KB per reference. At 103 references
-  // it gave the µAP of exhaustive "Flat" in under half the search time
-  // (docs/BENCHMARKS.md, "Engine v2, sixth step"). Its cost still grows with
-  // the index (each list holds a 1024th of every descriptor), so indexes of
-  // many thousands run the global tier alone ("none"). A tier that must be
-  // trained (IVF, PQ) is searched exactly until it is: at the first Save()
-  // with 10 descriptors a list (10,240 here, some 35 references), again when
-  // the global tier's codebook is learnt again, from the stored descriptors.
-  std::string descriptor_factory = "IVF1024,Flat";
+  // "none" to leave it out. Default: "IVF1024,PCA64,SHm": Hamming
+  // embedding. Each descriptor is kept as a 64-bit signature (its PCA
+  // projection against the medians of its list) in the nearest of 1024
+  // lists, 16 bytes with its id; a query descriptor visits the nearest
+  // descriptor_search_breadth lists and counts neighbours differing in at
+  // most a quarter of the bits (VoteOptions). At 103 references it gave
+  // the µAP of the exact descriptors ("IVF1024,Flat", about 150 KB per
+  // reference) in a third of the search time (docs/BENCHMARKS.md, "Engine
+  // v2, seventh step"). Its cost still grows with the index (each list
+  // holds a 1024th of every descriptor): large indexes want more lists
+  // ("IVF4096,PCA64,SHm" with a breadth of 8) or the global tier alone
+  // ("none"). A tier that must be trained (IVF, PQ) is searched exactly
+  // until it is: at the first Save() with 10 descriptors a list (10,240
+  // here, some 35 references), again when the global tier's codebook is
+  // learnt again, from the stored descriptors.
+  std::string descriptor_factory = "IVF1024,PCA64,SHm";
   // FAISS factory string of the global tier (VLAD vectors, 5 per reference),
-  // or "none". Default: "Flat" (exact, 20 KB per reference).
-  // "IVF1024,PQ64" took 405 bytes per reference at 1M (docs/BENCHMARKS.md)
-  // and needs ~40k vectors to train. The VLAD codebook is learnt at the first
-  // Save() with at least kMinVladTraining descriptors, and learnt again (every
-  // reference re-described) at the Save() that finds the index grown fourfold,
-  // up to 1000 references; until the first, the tier finds nothing. An IVF
-  // or PQ factory is searched exactly until it is trained, as above.
-  std::string global_factory = "Flat";
+  // or "none". Default: "IVF1024,PQ64": 64-byte codes in 1024 lists, about
+  // 0.9 KB per reference, searched exactly (as "Flat", 20 KB per reference)
+  // until it has 10 vectors a list, some 2,048 references. At 10,103
+  // references it kept the µAP of "Flat" (0.975 with the default voting
+  // tier) and took the query rate from 5.2 to 14.2 images/s
+  // (docs/BENCHMARKS.md, "Engine v2, seventh step"). The VLAD codebook is
+  // learnt at the first Save() with at least kMinVladTraining descriptors,
+  // and learnt again (every reference re-described) at the Save() that finds
+  // the index grown fourfold, up to 1000 references; until the first, the
+  // tier finds nothing. An IVF or PQ factory is searched exactly until it is
+  // trained, as above.
+  std::string global_factory = "IVF1024,PQ64";
   // How much of an approximate index a search visits, in both tiers: IVF
   // nprobe or HNSW efSearch; ignored by Flat. Default: 16.
   int descriptor_search_breadth = 16;
