@@ -4,11 +4,13 @@
 //
 // Why by hand: FAISS 1.7.3 scans list by list for each query vector in turn,
 // and Debian builds it for any x86-64, so its Hamming distance is a
-// software popcount: about 4.5 ns a signature (spoor-bench-kernels,
-// BM_DescriptorSearchHamming). A voting query visits 16 lists for each of
-// its ~1000 descriptors, so lists are visited by many descriptors at once.
-// The answers are FAISS's (the same signatures, the same k smallest
-// distances; ties may come in another order).
+// software popcount. A voting query visits 16 lists for each of its ~1000
+// descriptors, so many descriptors visit each list. FAISS's scan took 5-7
+// times as long (spoor-bench-kernels, BM_HammingScan).
+// The query signatures are the ones FAISS encodes for a batch of vectors
+// (FAISS's own search projects each query alone, and the rounding can flip
+// a bit), and the k smallest distances are exact; ties at the k-th may come
+// in another order.
 #ifndef SPOOR_INDEX_HAMMING_SEARCH_H_
 #define SPOOR_INDEX_HAMMING_SEARCH_H_
 
