@@ -189,7 +189,7 @@ void BM_HammingScan(benchmark::State& state) {
   std::vector<float> d(nq * 4);
   std::vector<std::int64_t> ids(nq * 4);
   std::vector<faiss::Index::idx_t> faiss_ids(nq * 4);
-  spoor::SearchOnThisThread one_thread;  // as the voting tier searches
+  spoor::FaissOnThisThread one_thread;  // as the voting tier searches
   for (auto _ : state) {
     if (spoor_scan) {
       spoor::SearchHamming(sh, nq, q.data(), 4, d.data(), ids.data());

@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "util/blas_threads.h"
 #include "util/faiss_bytes.h"
 #include "util/status_macros.h"
 
@@ -122,7 +123,10 @@ RegionVectors VladCodebook::Describe(const LocalFeatures& features,
   model_->chain[0]->apply_noalloc(n, x.data(), reduced.data());
   std::vector<float> distances(n);
   std::vector<idx_t> word(n);
-  Words(*model_).search(n, reduced.data(), 1, distances.data(), word.data());
+  {
+    FaissOnThisThread one_thread;  // util/blas_threads.h
+    Words(*model_).search(n, reduced.data(), 1, distances.data(), word.data());
+  }
   const float* centroids = Words(*model_).get_xb();
   for (idx_t i = 0; i < n; ++i) {
     const float* c = centroids + word[i] * kVladReducedDim;

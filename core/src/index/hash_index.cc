@@ -52,7 +52,7 @@ std::vector<HashHit> HashIndex::Search(
   std::vector<std::int32_t> distances(kOrientationCount * k);
   std::vector<idx_t> labels(kOrientationCount * k);
   {
-    SearchOnThisThread one_thread;  // util/blas_threads.h
+    FaissOnThisThread one_thread;  // util/blas_threads.h
     index_->search(kOrientationCount, queries.data(), k, distances.data(),
                    labels.data());
   }

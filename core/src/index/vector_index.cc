@@ -53,8 +53,9 @@ void TuneFaissOnce() {
   });
 }
 
-// Searches run on the calling thread alone (SearchOnThisThread): the
-// callers answer one query per core already.
+// Searches, adds and removals run on the calling thread alone
+// (FaissOnThisThread): the callers answer one query per core already, and
+// the indexer describes images on the other cores while one thread adds.
 //
 // Training (k-means over tens of thousands of vectors) is one large batch
 // that runs under the index's writer lock, when no search is running: it
@@ -239,6 +240,7 @@ absl::Status VectorIndex::Add(std::int64_t n, const float* x,
                               const std::int64_t* ids) {
   if (n == 0) return absl::OkStatus();
   static_assert(sizeof(idx_t) == sizeof(std::int64_t));
+  FaissOnThisThread one_thread;
   try {
     active().add_with_ids(n, x, reinterpret_cast<const idx_t*>(ids));
     return absl::OkStatus();
@@ -248,6 +250,7 @@ absl::Status VectorIndex::Add(std::int64_t n, const float* x,
 }
 
 absl::Status VectorIndex::RemoveRange(std::int64_t first, std::int64_t last) {
+  FaissOnThisThread one_thread;
   try {
     faiss::IDSelectorRange selector(first, last);
     active().remove_ids(selector);
@@ -274,7 +277,7 @@ VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
   out.k = static_cast<int>(std::min<idx_t>(std::max(1, k), index.ntotal));
   out.distances.resize(n * out.k);
   out.ids.resize(n * out.k);
-  SearchOnThisThread one_thread;
+  FaissOnThisThread one_thread;
   const auto* sh =
       dynamic_cast<const faiss::IndexIVFSpectralHash*>(IvfIn(index));
   if (sh != nullptr && CanSearchHamming(*sh)) {

@@ -14,10 +14,10 @@ void SetBlasThreads(int threads) {
   if (set) set(threads);
 }
 
-SearchOnThisThread::SearchOnThisThread() : was_(omp_get_max_threads()) {
+FaissOnThisThread::FaissOnThisThread() : was_(omp_get_max_threads()) {
   omp_set_num_threads(1);
 }
 
-SearchOnThisThread::~SearchOnThisThread() { omp_set_num_threads(was_); }
+FaissOnThisThread::~FaissOnThisThread() { omp_set_num_threads(was_); }
 
 }  // namespace spoor

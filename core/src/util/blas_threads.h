@@ -10,19 +10,20 @@ namespace spoor {
 void SetBlasThreads(int threads);
 
 // Within its scope, OpenMP regions started by the calling thread (FAISS's
-// searches) run on that thread alone; the thread's previous setting comes
-// back at the end. Other threads are unaffected.
+// searches, adds and removals) run on that thread alone; the thread's
+// previous setting comes back at the end. Other threads are unaffected.
 //
-// Spoor answers one query per core at a time, so a search's OpenMP team
+// Spoor answers one query per core at a time, and the indexer describes
+// images on every core while one thread inserts, so FAISS's OpenMP team
 // cannot find an idle core: its extra threads wait spinning after each
-// search, on the cores the other queries' SIFT needs (measured on 2 cores,
-// docs/BENCHMARKS.md, "Engine v2, sixth step").
-class SearchOnThisThread {
+// call, on the cores SIFT needs (measured on 2 cores, docs/BENCHMARKS.md,
+// "Engine v2, sixth step" for searches and "eighth step" for adds).
+class FaissOnThisThread {
  public:
-  SearchOnThisThread();
-  ~SearchOnThisThread();
-  SearchOnThisThread(const SearchOnThisThread&) = delete;
-  SearchOnThisThread& operator=(const SearchOnThisThread&) = delete;
+  FaissOnThisThread();
+  ~FaissOnThisThread();
+  FaissOnThisThread(const FaissOnThisThread&) = delete;
+  FaissOnThisThread& operator=(const FaissOnThisThread&) = delete;
 
  private:
   int was_;
