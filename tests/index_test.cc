@@ -672,6 +672,87 @@ TEST(VectorIndexTest, TrainingMovesTheExactStandInsVectorsIn) {
   EXPECT_NE(nearest(650), 5650);
 }
 
+// An exact index ("Flat", or the stand-in of an index awaiting training)
+// searches with the stored vectors' norms kept from Add, RemoveRange and
+// Read: after each, its answers are the brute-force ones. Stale norms
+// after a removal (the survivors move up) would give wrong neighbours.
+TEST(VectorIndexTest, ExactSearchKeepsItsNormsThroughAddsRemovalsAndReads) {
+  constexpr int kDim = 32;
+  constexpr int kN = 600;
+  // Norms that differ a lot, so that a stale one moves the ranking.
+  std::vector<float> x = RandomVectors(kN, kDim, 11);
+  for (int i = 0; i < kN; ++i)
+    for (int j = 0; j < kDim; ++j) x[i * kDim + j] *= 0.2f + (i % 7);
+  const std::vector<float> queries = RandomVectors(24, kDim, 12);
+  testing::TempDir tmp;
+  for (const char* factory : {"Flat", "IVF64,Flat"}) {
+    SCOPED_TRACE(factory);
+    auto index = VectorIndex::Create(kDim, factory, "test index");
+    ASSERT_OK(index);
+    std::unique_ptr<VectorIndex> v = std::move(*index);
+    std::map<std::int64_t, int> live;  // id -> row of x
+    auto add = [&](int from, int to) {
+      std::vector<std::int64_t> ids;
+      for (int i = from; i < to; ++i) {
+        ids.push_back(1000 + i);
+        live[1000 + i] = i;
+      }
+      ASSERT_OK(v->Add(to - from, x.data() + from * kDim, ids.data()));
+    };
+    auto remove = [&](std::int64_t first, std::int64_t last) {
+      ASSERT_OK(v->RemoveRange(first, last));
+      live.erase(live.lower_bound(first), live.lower_bound(last));
+    };
+    // Every query's 5 nearest, against brute force over what is live; 24
+    // queries at once (FAISS's matrix-product path, which reads the norms)
+    // and 3 (its per-query path).
+    auto check = [&](const char* when) {
+      SCOPED_TRACE(when);
+      // "IVF64,Flat" untrained: its exact stand-in answers.
+      ASSERT_EQ(v->needs_training(), std::string(factory) != "Flat");
+      ASSERT_EQ(v->size(), static_cast<std::int64_t>(live.size()));
+      for (int n : {24, 3}) {
+        VectorIndex::Neighbours nn = v->Search(n, queries.data(), 5);
+        ASSERT_EQ(nn.k, 5);
+        for (int q = 0; q < n; ++q) {
+          std::vector<std::pair<double, std::int64_t>> all;
+          for (const auto& [id, row] : live) {
+            double d = 0;
+            for (int j = 0; j < kDim; ++j) {
+              double t = queries[q * kDim + j] - x[row * kDim + j];
+              d += t * t;
+            }
+            all.emplace_back(d, id);
+          }
+          std::sort(all.begin(), all.end());
+          for (int r = 0; r < 5; ++r) {
+            EXPECT_EQ(nn.ids[q * 5 + r], all[r].second) << "query " << q;
+            EXPECT_NEAR(nn.distances[q * 5 + r], all[r].first,
+                        1e-3 * all[r].first + 1e-3);
+          }
+        }
+      }
+    };
+    add(0, 200);
+    check("after the first add");
+    add(200, kN);
+    check("after the second add");
+    remove(1050, 1150);
+    check("after a removal");
+    remove(1000, 1010);
+    remove(1500, 1600);
+    check("after two more removals");
+    add(0, 10);
+    check("after adding removed vectors back");
+    std::string path = tmp.Join(std::string(factory) + ".faiss");
+    ASSERT_OK(v->Write(path));
+    auto read = VectorIndex::Read(path, kDim, factory, "test index");
+    ASSERT_OK(read);
+    v = std::move(*read);
+    check("read back");
+  }
+}
+
 TEST(VectorIndexTest, HammingEmbeddedIndexAnswersInSignatureBits) {
   constexpr int kDim = 32;
   const std::vector<float> x = RandomVectors(1000, kDim, 7);

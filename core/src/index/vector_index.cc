@@ -112,6 +112,27 @@ void DropUnusedThresholds(faiss::Index& index) {
   }
 }
 
+// The exact index inside `index` (an IndexIDMap over IndexFlatL2: the
+// stand-in, or the "Flat" factory), or null.
+const faiss::IndexIDMap* ExactIn(const faiss::Index& index) {
+  const auto* map = dynamic_cast<const faiss::IndexIDMap*>(&index);
+  if (map == nullptr) return nullptr;
+  const auto* flat = dynamic_cast<const faiss::IndexFlatL2*>(map->index);
+  return flat != nullptr ? map : nullptr;
+}
+
+// Squared norms of vectors [from, ntotal) of `map`'s flat index, in place
+// of what `norms` held from `from` on; FAISS's own function, so that the
+// distances are the ones its search gives.
+void SetNorms(const faiss::IndexIDMap& map, std::int64_t from,
+              std::vector<float>& norms) {
+  const auto& flat = static_cast<const faiss::IndexFlat&>(*map.index);
+  from = std::clamp<std::int64_t>(from, 0, flat.ntotal);
+  norms.resize(static_cast<std::size_t>(flat.ntotal));
+  faiss::fvec_norms_L2sqr(norms.data() + from, flat.get_xb() + from * flat.d,
+                          flat.d, flat.ntotal - from);
+}
+
 }  // namespace
 
 VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index,
@@ -121,7 +142,10 @@ VectorIndex::VectorIndex(std::unique_ptr<faiss::Index> index,
       exact_(std::move(exact)),
       dim_(dim),
       factory_(std::move(factory)),
-      what_(std::move(what)) {}
+      what_(std::move(what)) {
+  if (const faiss::IndexIDMap* map = ExactIn(active()))
+    SetNorms(*map, 0, exact_norms_);
+}
 VectorIndex::~VectorIndex() = default;
 
 absl::StatusOr<std::unique_ptr<VectorIndex>> VectorIndex::Create(
@@ -220,6 +244,7 @@ absl::Status VectorIndex::Train(std::int64_t n, const float* x) {
       index_->add_with_ids(map.ntotal, flat.get_xb(), map.id_map.data());
     }
     exact_.reset();
+    exact_norms_.clear();
     return absl::OkStatus();
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::FailedPreconditionError(
@@ -242,7 +267,10 @@ absl::Status VectorIndex::Add(std::int64_t n, const float* x,
   static_assert(sizeof(idx_t) == sizeof(std::int64_t));
   FaissOnThisThread one_thread;
   try {
+    const idx_t before = active().ntotal;
     active().add_with_ids(n, x, reinterpret_cast<const idx_t*>(ids));
+    if (const faiss::IndexIDMap* map = ExactIn(active()))
+      SetNorms(*map, before, exact_norms_);
     return absl::OkStatus();
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::InternalError(absl::StrCat(what_, " add: ", e.what()));
@@ -254,6 +282,8 @@ absl::Status VectorIndex::RemoveRange(std::int64_t first, std::int64_t last) {
   try {
     faiss::IDSelectorRange selector(first, last);
     active().remove_ids(selector);
+    if (const faiss::IndexIDMap* map = ExactIn(active()))
+      SetNorms(*map, 0, exact_norms_);  // the survivors moved up
     return absl::OkStatus();
   } catch (const std::exception& e) {  // FaissException, bad_alloc
     return absl::UnimplementedError(
@@ -282,6 +312,15 @@ VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
       dynamic_cast<const faiss::IndexIVFSpectralHash*>(IvfIn(index));
   if (sh != nullptr && CanSearchHamming(*sh)) {
     SearchHamming(*sh, n, x, out.k, out.distances.data(), out.ids.data());
+  } else if (const faiss::IndexIDMap* map = ExactIn(index)) {
+    // FAISS's own exact search computes every stored vector's norm again
+    // for each call (1.7.3, in portable code): 5.6M multiplications a query
+    // for a global tier of 1,100 references. They are kept instead.
+    const auto& flat = static_cast<const faiss::IndexFlat&>(*map->index);
+    faiss::knn_L2sqr(x, flat.get_xb(), dim_, n, flat.ntotal, out.k,
+                     out.distances.data(), out.ids.data(), exact_norms_.data());
+    for (std::int64_t& id : out.ids)
+      if (id >= 0) id = map->id_map[id];
   } else {
     index.search(n, x, out.k, out.distances.data(),
                  reinterpret_cast<idx_t*>(out.ids.data()));

@@ -97,6 +97,10 @@ class VectorIndex {
   std::unique_ptr<faiss::Index> index_;
   // IndexIDMap over IndexFlatL2 while index_ awaits training, else null.
   std::unique_ptr<faiss::Index> exact_;
+  // When the active index is exact (the stand-in or "Flat"): the squared
+  // norm of each of its vectors, in storage order, kept in step by Add,
+  // RemoveRange and Train so that Search need not compute them again.
+  std::vector<float> exact_norms_;
   int dim_;
   std::string factory_;
   std::string what_;
