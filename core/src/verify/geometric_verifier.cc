@@ -12,14 +12,17 @@
 namespace spoor {
 namespace {
 
-// For each query descriptor, its two nearest reference descriptors by
-// squared L2 (ids and distances, two per query descriptor). The dot products
+// For each query descriptor, the squared L2 distances to its two nearest
+// reference descriptors (two per query descriptor), and the id of the
+// nearest when it passes Lowe's test at `ratio2` (squared), else -1 (one per
+// query descriptor). The dot products
 // come from one matrix product (cv::gemm, vectorised, on the calling thread
 // only), then ||q||^2 + ||r||^2 - 2 q.r; about three times faster than
 // OpenCV's brute-force matcher on 1000 x 1000, and unlike FAISS's k-NN it
 // starts no OpenMP threads to compete with the other workers.
 void TwoNearest(const LocalFeatures& query, const LocalFeatures& reference,
-                std::vector<float>& distances, std::vector<std::int64_t>& ids) {
+                float ratio2, std::vector<float>& distances,
+                std::vector<std::int64_t>& ids) {
   const std::size_t nq = query.keypoints.size();
   const std::size_t nr = reference.keypoints.size();
   std::vector<float> q = DescriptorsAsFloat(query);
@@ -38,30 +41,53 @@ void TwoNearest(const LocalFeatures& query, const LocalFeatures& reference,
   cv::gemm(qm, rm, 1.0, cv::noArray(), 0.0, dot, cv::GEMM_2_T);
 
   distances.assign(nq * 2, 0);
-  ids.assign(nq * 2, -1);
+  ids.assign(nq, -1);
   for (std::size_t i = 0; i < nq; ++i) {
     const float* row = dot.ptr<float>(static_cast<int>(i));
-    float d0 = std::numeric_limits<float>::max(), d1 = d0;
-    std::int64_t i0 = -1, i1 = -1;
-    for (std::size_t j = 0; j < nr; ++j) {
-      float d = r_norm[j] - 2 * row[j];  // + ||q||^2, the same for all j
-      if (d < d1) {
-        if (d < d0) {
-          d1 = d0;
-          i1 = i0;
-          d0 = d;
-          i0 = static_cast<std::int64_t>(j);
-        } else {
-          d1 = d;
-          i1 = static_cast<std::int64_t>(j);
-        }
+    // + ||q||^2 is the same for every j: added at the end.
+    auto partial = [&](std::size_t j) { return r_norm[j] - 2 * row[j]; };
+    // The two smallest values first, in kLanes independent running pairs
+    // without branches, which the compiler keeps in vector registers (the
+    // branchy scan that also tracked ids cost half as much as the matrix
+    // product); then the pairs merged.
+    constexpr std::size_t kLanes = 16;
+    constexpr float kInf = std::numeric_limits<float>::max();
+    std::array<float, kLanes> lo, hi;
+    lo.fill(kInf);
+    hi.fill(kInf);
+    std::size_t j = 0;
+    for (; j + kLanes <= nr; j += kLanes) {
+      for (std::size_t l = 0; l < kLanes; ++l) {
+        float d = partial(j + l);
+        hi[l] = std::min(hi[l], std::max(lo[l], d));
+        lo[l] = std::min(lo[l], d);
       }
     }
+    float d0 = kInf, d1 = kInf;
+    auto take = [&](float d) {
+      d1 = std::min(d1, std::max(d0, d));
+      d0 = std::min(d0, d);
+    };
+    for (std::size_t l = 0; l < kLanes; ++l) {
+      take(lo[l]);
+      take(hi[l]);
+    }
+    for (; j < nr; ++j) take(partial(j));
     float qn = norm2(&q[i * kDescriptorDim]);
     distances[2 * i] = std::max(0.0f, d0 + qn);
     distances[2 * i + 1] = std::max(0.0f, d1 + qn);
-    ids[2 * i] = i0;
-    ids[2 * i + 1] = i1;
+    // Which reference descriptor is nearest: the first at the smallest
+    // value, as the scan that tracked ids found. Only the caller's ratio
+    // test needs it, and most rows fail that test, so it is looked up only
+    // for rows that pass it.
+    if (distances[2 * i] < ratio2 * distances[2 * i + 1]) {
+      for (std::size_t k = 0; k < nr; ++k) {
+        if (partial(k) == d0) {
+          ids[i] = static_cast<std::int64_t>(k);
+          break;
+        }
+      }
+    }
   }
 }
 
@@ -94,22 +120,20 @@ Verification VerifyGeometry(const LocalFeatures& query,
   if (query.size() < 2 || reference.size() < 2) return out;
 
   const std::size_t nq = query.keypoints.size();
-  std::vector<float> distances;
-  std::vector<std::int64_t> ids;
-  TwoNearest(query, reference, distances, ids);
-
   // Lowe's ratio on distances is the squared ratio on squared distances.
   const float ratio2 = options.ratio * options.ratio;
+  std::vector<float> distances;
+  std::vector<std::int64_t> ids;
+  TwoNearest(query, reference, ratio2, distances, ids);
+
   std::vector<cv::Point2f> q_points, r_points;
   for (std::size_t i = 0; i < nq; ++i) {
-    std::int64_t best = ids[2 * i], second = ids[2 * i + 1];
-    if (best < 0 || second < 0) continue;
-    if (distances[2 * i] < ratio2 * distances[2 * i + 1]) {
-      const Keypoint& qk = query.keypoints[i];
-      const Keypoint& rk = reference.keypoints[best];
-      q_points.emplace_back(qk.x, qk.y);
-      r_points.emplace_back(rk.x, rk.y);
-    }
+    std::int64_t best = ids[i];
+    if (best < 0) continue;  // failed the ratio test
+    const Keypoint& qk = query.keypoints[i];
+    const Keypoint& rk = reference.keypoints[best];
+    q_points.emplace_back(qk.x, qk.y);
+    r_points.emplace_back(rk.x, rk.y);
   }
   out.matches = static_cast<int>(q_points.size());
   if (out.matches < std::max(4, options.min_matches)) return out;
