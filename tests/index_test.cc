@@ -753,6 +753,65 @@ TEST(VectorIndexTest, ExactSearchKeepsItsNormsThroughAddsRemovalsAndReads) {
   }
 }
 
+// SearchEach ranks each group of regions as Search would alone, from one
+// search over the index (ReferenceIndex::SearchGlobal's windows and cells).
+TEST(GlobalIndexTest, SearchEachRanksEachGroupAsSearchAlone) {
+  auto created = GlobalIndex::Create("Flat");
+  ASSERT_OK(created);
+  GlobalIndex& index = **created;
+  // 300 references of 5 unit region vectors each.
+  auto unit = [](std::vector<float> x) {
+    for (std::size_t i = 0; i < x.size(); i += kGlobalDim) {
+      float n = 0;
+      for (int j = 0; j < kGlobalDim; ++j) n += x[i + j] * x[i + j];
+      for (int j = 0; j < kGlobalDim; ++j) x[i + j] /= std::sqrt(n);
+    }
+    return x;
+  };
+  for (int ref = 1; ref <= 300; ++ref) {
+    RegionVectors r;
+    r.regions = {0, 1, 2, 3, 4};
+    r.vectors = unit(RandomVectors(5, kGlobalDim, 100 + ref));
+    ASSERT_OK(index.Add(ref, r));
+  }
+  // A query of 14 + 25 regions, the first near reference 7's, the 20th
+  // near reference 250's.
+  RegionVectors query;
+  query.vectors = RandomVectors(39, kGlobalDim, 5);
+  for (int i = 0; i < 39; ++i) query.regions.push_back(i);
+  std::vector<float> near7 = unit(RandomVectors(5, kGlobalDim, 107));
+  std::vector<float> near250 = unit(RandomVectors(5, kGlobalDim, 350));
+  for (int j = 0; j < kGlobalDim; ++j) {
+    query.vectors[j] += 8 * near7[j];
+    query.vectors[20 * kGlobalDim + j] += 8 * near250[2 * kGlobalDim + j];
+  }
+  query.vectors = unit(query.vectors);
+  auto part = [&](int from, int n) {
+    RegionVectors p;
+    p.regions.assign(query.regions.begin() + from,
+                     query.regions.begin() + from + n);
+    p.vectors.assign(query.vectors.begin() + from * kGlobalDim,
+                     query.vectors.begin() + (from + n) * kGlobalDim);
+    return p;
+  };
+  std::vector<std::vector<GlobalHit>> each =
+      index.SearchEach(query, {14, 25}, 16, 12);
+  ASSERT_EQ(each.size(), 2u);
+  ASSERT_FALSE(each[0].empty());
+  ASSERT_FALSE(each[1].empty());
+  EXPECT_EQ(each[0][0].ref_id, 7);
+  EXPECT_EQ(each[1][0].ref_id, 250);
+  const std::vector<GlobalHit> alone[2] = {index.Search(part(0, 14), 16, 12),
+                                           index.Search(part(14, 25), 16, 12)};
+  for (int g = 0; g < 2; ++g) {
+    ASSERT_EQ(each[g].size(), alone[g].size()) << "group " << g;
+    for (std::size_t i = 0; i < each[g].size(); ++i) {
+      EXPECT_EQ(each[g][i].ref_id, alone[g][i].ref_id) << g << " " << i;
+      EXPECT_NEAR(each[g][i].similarity, alone[g][i].similarity, 1e-5);
+    }
+  }
+}
+
 TEST(VectorIndexTest, HammingEmbeddedIndexAnswersInSignatureBits) {
   constexpr int kDim = 32;
   const std::vector<float> x = RandomVectors(1000, kDim, 7);

@@ -45,26 +45,42 @@ absl::Status GlobalIndex::Remove(std::int64_t ref_id) {
 std::vector<GlobalHit> GlobalIndex::Search(const RegionVectors& query,
                                            int neighbours,
                                            int max_results) const {
-  std::vector<GlobalHit> out;
+  return SearchEach(query, {query.size()}, neighbours, max_results)[0];
+}
+
+std::vector<std::vector<GlobalHit>> GlobalIndex::SearchEach(
+    const RegionVectors& query, const std::vector<int>& sizes, int neighbours,
+    int max_results) const {
+  std::vector<std::vector<GlobalHit>> out(sizes.size());
   VectorIndex::Neighbours nn =
       vectors_->Search(query.size(), query.vectors.data(), neighbours);
-  std::unordered_map<std::int64_t, float> best;
-  for (size_t i = 0; i < nn.ids.size(); ++i) {
-    if (nn.ids[i] < 0) continue;
-    // Unit vectors: squared distance = 2 - 2 cos.
-    float similarity = 1.0f - nn.distances[i] / 2;
-    float& b =
-        best.try_emplace(nn.ids[i] / kGlobalIdStride, -1.0f).first->second;
-    b = std::max(b, similarity);
+  std::size_t row = 0;  // first query region of the group
+  for (std::size_t g = 0; g < sizes.size(); ++g) {
+    const std::size_t rows = static_cast<std::size_t>(std::max(0, sizes[g]));
+    std::unordered_map<std::int64_t, float> best;
+    const std::size_t k = static_cast<std::size_t>(nn.k);
+    const std::size_t end = std::min(nn.ids.size(), (row + rows) * k);
+    for (std::size_t i = row * k; i < end; ++i) {
+      if (nn.ids[i] < 0) continue;
+      // Unit vectors: squared distance = 2 - 2 cos.
+      float similarity = 1.0f - nn.distances[i] / 2;
+      float& b =
+          best.try_emplace(nn.ids[i] / kGlobalIdStride, -1.0f).first->second;
+      b = std::max(b, similarity);
+    }
+    row += rows;
+    std::vector<GlobalHit>& hits = out[g];
+    hits.reserve(best.size());
+    for (const auto& [ref, similarity] : best)
+      hits.push_back({ref, similarity});
+    std::sort(
+        hits.begin(), hits.end(), [](const GlobalHit& a, const GlobalHit& b) {
+          return a.similarity != b.similarity ? a.similarity > b.similarity
+                                              : a.ref_id < b.ref_id;
+        });
+    if (static_cast<int>(hits.size()) > max_results)
+      hits.resize(std::max(0, max_results));
   }
-  out.reserve(best.size());
-  for (const auto& [ref, similarity] : best) out.push_back({ref, similarity});
-  std::sort(out.begin(), out.end(), [](const GlobalHit& a, const GlobalHit& b) {
-    return a.similarity != b.similarity ? a.similarity > b.similarity
-                                        : a.ref_id < b.ref_id;
-  });
-  if (static_cast<int>(out.size()) > max_results)
-    out.resize(std::max(0, max_results));
   return out;
 }
 

@@ -51,6 +51,14 @@ class GlobalIndex {
   // at most `max_results`. `neighbours` vectors are looked up per region.
   std::vector<GlobalHit> Search(const RegionVectors& query, int neighbours,
                                 int max_results) const;
+  // Search for each group of the query's regions, in one pass over the
+  // index: the query's regions in order, `sizes[g]` of them in group g
+  // (sizes summing to query.size()). An exact index reads every stored
+  // vector once for all groups instead of once for each.
+  std::vector<std::vector<GlobalHit>> SearchEach(const RegionVectors& query,
+                                                 const std::vector<int>& sizes,
+                                                 int neighbours,
+                                                 int max_results) const;
 
  private:
   explicit GlobalIndex(std::unique_ptr<VectorIndex> vectors);

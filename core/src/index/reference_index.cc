@@ -827,21 +827,29 @@ std::vector<GlobalHit> ReferenceIndex::SearchGlobal(
   if (!global_ || !codebook_) return {};
   RegionVectors all = codebook_->Describe(
       features, max_cell_results > 0 ? kQueryRegions : kCoarseQueryRegions);
-  // The larger windows and the 5x5 cells, searched apart.
-  RegionVectors coarse, cells;
-  for (int i = 0; i < all.size(); ++i) {
-    RegionVectors& to = all.regions[i] < kCoarseQueryRegions ? coarse : cells;
-    to.regions.push_back(all.regions[i]);
-    to.vectors.insert(to.vectors.end(),
-                      all.vectors.begin() + std::size_t(i) * kGlobalDim,
-                      all.vectors.begin() + std::size_t(i + 1) * kGlobalDim);
+  // The larger windows and the 5x5 cells, ranked apart, in one search.
+  RegionVectors both;
+  int coarse = 0;
+  for (bool want_coarse : {true, false}) {
+    for (int i = 0; i < all.size(); ++i) {
+      if ((all.regions[i] < kCoarseQueryRegions) != want_coarse) continue;
+      both.regions.push_back(all.regions[i]);
+      both.vectors.insert(
+          both.vectors.end(), all.vectors.begin() + std::size_t(i) * kGlobalDim,
+          all.vectors.begin() + std::size_t(i + 1) * kGlobalDim);
+      coarse += want_coarse;
+    }
   }
-  std::vector<GlobalHit> hits =
-      global_->Search(coarse, neighbours, max_results);
-  if (max_cell_results <= 0 || cells.size() == 0) return hits;
+  const int cells = both.size() - coarse;
+  if (max_cell_results <= 0 || cells == 0)
+    return global_->Search(both, neighbours, max_results);
+  std::vector<std::vector<GlobalHit>> ranked = global_->SearchEach(
+      both, {coarse, cells}, neighbours, max_results + max_cell_results);
+  std::vector<GlobalHit>& hits = ranked[0];
+  if (static_cast<int>(hits.size()) > max_results)
+    hits.resize(std::max(0, max_results));
   const std::size_t found = hits.size();
-  for (const GlobalHit& h :
-       global_->Search(cells, neighbours, max_results + max_cell_results)) {
+  for (const GlobalHit& h : ranked[1]) {
     if (static_cast<int>(hits.size() - found) >= max_cell_results) break;
     bool known =
         std::any_of(hits.begin(), hits.begin() + found,
