@@ -246,6 +246,16 @@ int main(int argc, char** argv) {
                  "global-tier candidates from the query's 5x5 windows, "
                  "besides --global-candidates (core only; 0: not searched)")
       ->capture_default_str();
+  app.add_option("--global-candidates-beside-votes",
+                 match_options.max_global_candidates_beside_votes,
+                 "at most this many of --global-candidates when the index "
+                 "votes too (core only)")
+      ->capture_default_str();
+  app.add_option("--cell-candidates-beside-votes",
+                 match_options.max_cell_candidates_beside_votes,
+                 "at most this many of --cell-candidates when the index "
+                 "votes too (core only)")
+      ->capture_default_str();
   app.add_option("--max-features", options.features.max_features)
       ->capture_default_str();
   app.add_option("--max-side", options.decode.max_side)->capture_default_str();
@@ -392,6 +402,7 @@ int main(int argc, char** argv) {
   // Where the time goes: each stage's milliseconds summed over the answered
   // queries (the server's own timings on the gRPC path).
   std::map<std::string, double> stage_ms;
+  double verified = 0;  // references verified, summed (core only)
   auto add_stages = [&](double decode, double hash, double features,
                         double search, double verify) {
     stage_ms["decode"] += decode;
@@ -440,6 +451,8 @@ int main(int argc, char** argv) {
           for (const auto& m : r->matches)
             mine.push_back({i, m.reference.source, m.score});
           t = r->timings;
+          std::lock_guard lock(mu);
+          verified += r->verified;
         }
         latency_ms[i] =
             std::chrono::duration<double, std::milli>(Clock::now() - started)
@@ -565,11 +578,12 @@ int main(int argc, char** argv) {
   std::snprintf(line, sizeof(line),
                 "Mean milliseconds per query by stage (one worker's time): "
                 "decode %.1f, hash %.1f, features %.1f, search %.1f, verify "
-                "%.1f.\n\n",
+                "%.1f; references verified a query %.1f%s.\n\n",
                 stage_ms["decode"] / answered_n, stage_ms["hash"] / answered_n,
                 stage_ms["features"] / answered_n,
                 stage_ms["search"] / answered_n,
-                stage_ms["verify"] / answered_n);
+                stage_ms["verify"] / answered_n, verified / answered_n,
+                via == "grpc" ? " (not reported over gRPC)" : "");
   md << line;
   md << "| method | µAP | recall @ 90% precision | distractor FPs at 0.5 |\n| "
         "--- | --- | --- | --- |\n";
@@ -653,6 +667,11 @@ int main(int argc, char** argv) {
   j["candidates"] = match_options.max_candidates;
   j["global_candidates"] = match_options.max_global_candidates;
   j["cell_candidates"] = match_options.max_cell_candidates;
+  j["global_candidates_beside_votes"] =
+      match_options.max_global_candidates_beside_votes;
+  j["cell_candidates_beside_votes"] =
+      match_options.max_cell_candidates_beside_votes;
+  if (via != "grpc") j["verified_mean"] = verified / answered_n;
   j["stored_packing"] = options.stored_packing;
   j["max_features"] = options.features.max_features;
   j["max_side"] = options.decode.max_side;

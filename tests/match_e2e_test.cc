@@ -383,6 +383,38 @@ TEST_P(MatchE2ETest, FiftyUnrelatedPhotosMatchNothing) {
   RecordProperty("unrelated_photos", static_cast<int>(photos.size()));
 }
 
+// Beside a voting tier, the global tier proposes at most 2 + 1 candidates
+// of its own by default (MatchOptions::max_*_beside_votes): unrelated photos
+// are verified against fewer references than with its full 8 + 4, and with
+// the global tier alone the full budgets apply either way.
+TEST_P(MatchE2ETest, GlobalTierProposesFewCandidatesBesideVotes) {
+  auto photos = UnrelatedPhotos();
+  ASSERT_GE(photos.size(), 5u);
+  MatchOptions full;
+  full.max_global_candidates_beside_votes = full.max_global_candidates;
+  full.max_cell_candidates_beside_votes = full.max_cell_candidates;
+  int verified_default = 0, verified_full = 0;
+  for (int i = 0; i < 5; ++i) {
+    const auto& [name, bytes] = photos[i];
+    auto by_default = matcher().Match(bytes, {}, name);
+    auto with_full = matcher().Match(bytes, full, name);
+    ASSERT_OK(by_default);
+    ASSERT_OK(with_full);
+    EXPECT_LE(by_default->verified, with_full->verified) << name;
+    if (GetParam() == Tiers::kGlobalOnly) {
+      EXPECT_EQ(by_default->verified, with_full->verified) << name;
+    }
+    verified_default += by_default->verified;
+    verified_full += with_full->verified;
+  }
+  EXPECT_GT(verified_default, 0);
+  if (GetParam() == Tiers::kDefault) {
+    EXPECT_LT(verified_default, verified_full);
+  }
+  RecordProperty("verified_default", verified_default);
+  RecordProperty("verified_full", verified_full);
+}
+
 TEST_P(MatchE2ETest, MinScoreZeroListsCandidatesBelowTheThreshold) {
   MatchOptions all;
   all.min_score = 0;

@@ -60,6 +60,16 @@ struct MatchOptions {
   // one cell of a seller's 3x3 or 4x4 grid of listings. 0: those windows
   // are not searched. Default: 4.
   int max_cell_candidates = 4;
+  // When the index has a voting tier too: at most this many of the
+  // candidates above come from the global tier's larger windows, and this
+  // many from its 5x5 windows. Beside voting, the global tier's own
+  // candidates (those voting did not propose) were most of what was
+  // verified on the evaluation set, and verified 1 match in 12,257 at
+  // 1,103 references and none in 13,330 at 10,103 (docs/BENCHMARKS.md,
+  // "Engine v2, eighth step"); the few kept are a safety net for what
+  // voting misses. Defaults: 2 and 1.
+  int max_global_candidates_beside_votes = 2;
+  int max_cell_candidates_beside_votes = 1;
   // Fewest descriptor votes a candidate needs to be verified. Votes track
   // inliers closely (a verified match has 15 or more; unrelated photos give
   // references under ~15 votes), so this skips hopeless verifications.
@@ -132,6 +142,9 @@ struct MatchResult {
   int height = 0;
   std::string format;
   StageTimings timings;
+  // References verified geometrically, over both passes (the mirror pass
+  // usually verifies the same ones again).
+  int verified = 0;
   // With MatchOptions.keep_query: the query's perceptual hash and local
   // features as a reference would store them (without the keypoints on the
   // words read, with read_text).

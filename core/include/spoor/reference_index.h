@@ -233,6 +233,8 @@ class ReferenceIndex {
                                       int neighbours, int max_results,
                                       int max_cell_results) const;
   absl::StatusOr<StoredReference> Load(std::int64_t id) const;
+  // True when the index has a voting tier (descriptor_factory not "none").
+  bool HasVotingTier() const;
   // The references of the benign-* banks (at most kMostBenignCandidates,
   // oldest first): the Matcher verifies them for every query, so shared
   // chrome is taken out even when many earlier ads outvote it.

@@ -863,4 +863,9 @@ absl::StatusOr<StoredReference> ReferenceIndex::Load(std::int64_t id) const {
   return store_->GetStored(id);
 }
 
+bool ReferenceIndex::HasVotingTier() const {
+  std::shared_lock lock(mu_);
+  return descriptors_ != nullptr;
+}
+
 }  // namespace spoor

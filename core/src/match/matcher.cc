@@ -341,6 +341,14 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
   VoteOptions vote;
   vote.max_results = std::max(1, options.max_candidates);
   vote.min_votes = options.min_votes;
+  int global_candidates = options.max_global_candidates;
+  int cell_candidates = options.max_cell_candidates;
+  if (index_.HasVotingTier()) {
+    global_candidates =
+        std::min(global_candidates, options.max_global_candidates_beside_votes);
+    cell_candidates =
+        std::min(cell_candidates, options.max_cell_candidates_beside_votes);
+  }
 
   std::map<std::int64_t, spoor::Match> best;  // by reference id
   // References read from the database, kept for the mirror pass, which
@@ -353,8 +361,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
     std::vector<Vote> votes =
         index_.SearchDescriptors(DescriptorsAsFloat(pass.features), vote);
     std::vector<GlobalHit> global = index_.SearchGlobal(
-        pass.features, kGlobalNeighbours, options.max_global_candidates,
-        options.max_cell_candidates);
+        pass.features, kGlobalNeighbours, global_candidates, cell_candidates);
     std::vector<std::int64_t> candidates;
     auto add = [&](std::int64_t id) {
       if (std::find(candidates.begin(), candidates.end(), id) ==
@@ -420,6 +427,7 @@ absl::StatusOr<MatchResult> Matcher::MatchImageUnguarded(
       }
       const Pass& p = *chosen;
       Verification v = VerifyGeometry(p.features, ref->features, {});
+      ++result.verified;
       spoor::Match m;
       m.reference = ref->reference;
       if (!Evaluate(p, v, *ref, image.original_width, image.original_height,
