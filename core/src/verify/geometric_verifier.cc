@@ -15,11 +15,11 @@ namespace {
 // For each query descriptor, the squared L2 distances to its two nearest
 // reference descriptors (two per query descriptor), and the id of the
 // nearest when it passes Lowe's test at `ratio2` (squared), else -1 (one per
-// query descriptor). The dot products
-// come from one matrix product (cv::gemm, vectorised, on the calling thread
-// only), then ||q||^2 + ||r||^2 - 2 q.r; about three times faster than
-// OpenCV's brute-force matcher on 1000 x 1000, and unlike FAISS's k-NN it
-// starts no OpenMP threads to compete with the other workers.
+// query descriptor). The dot products come from one matrix product
+// (cv::gemm, vectorised, on the calling thread only), then ||q||^2 + ||r||^2
+// - 2 q.r; about three times faster than OpenCV's brute-force matcher on
+// 1000 x 1000, and unlike FAISS's k-NN it starts no OpenMP threads to
+// compete with the other workers.
 void TwoNearest(const LocalFeatures& query, const LocalFeatures& reference,
                 float ratio2, std::vector<float>& distances,
                 std::vector<std::int64_t>& ids) {
