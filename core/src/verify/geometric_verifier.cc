@@ -12,17 +12,16 @@
 namespace spoor {
 namespace {
 
-// For each query descriptor, the squared L2 distances to its two nearest
-// reference descriptors (two per query descriptor), and the id of the
-// nearest when it passes Lowe's test at `ratio2` (squared), else -1 (one per
-// query descriptor). The dot products come from one matrix product
-// (cv::gemm, vectorised, on the calling thread only), then ||q||^2 + ||r||^2
-// - 2 q.r; about three times faster than OpenCV's brute-force matcher on
-// 1000 x 1000, and unlike FAISS's k-NN it starts no OpenMP threads to
-// compete with the other workers.
-void TwoNearest(const LocalFeatures& query, const LocalFeatures& reference,
-                float ratio2, std::vector<float>& distances,
-                std::vector<std::int64_t>& ids) {
+// For each query descriptor, the reference descriptor nearest to it when
+// that one passes Lowe's test against the second nearest at `ratio2` (the
+// squared ratio, on squared L2 distances), else -1. The dot products come
+// from one matrix product (cv::gemm, vectorised, on the calling thread
+// only), then ||q||^2 + ||r||^2 - 2 q.r; about three times faster than
+// OpenCV's brute-force matcher on 1000 x 1000, and unlike FAISS's k-NN it
+// starts no OpenMP threads to compete with the other workers.
+std::vector<std::int64_t> NearestPassingRatio(const LocalFeatures& query,
+                                              const LocalFeatures& reference,
+                                              float ratio2) {
   const std::size_t nq = query.keypoints.size();
   const std::size_t nr = reference.keypoints.size();
   std::vector<float> q = DescriptorsAsFloat(query);
@@ -40,8 +39,7 @@ void TwoNearest(const LocalFeatures& query, const LocalFeatures& reference,
   cv::Mat dot;
   cv::gemm(qm, rm, 1.0, cv::noArray(), 0.0, dot, cv::GEMM_2_T);
 
-  distances.assign(nq * 2, 0);
-  ids.assign(nq, -1);
+  std::vector<std::int64_t> ids(nq, -1);
   for (std::size_t i = 0; i < nq; ++i) {
     const float* row = dot.ptr<float>(static_cast<int>(i));
     // + ||q||^2 is the same for every j: added at the end.
@@ -73,14 +71,14 @@ void TwoNearest(const LocalFeatures& query, const LocalFeatures& reference,
       take(hi[l]);
     }
     for (; j < nr; ++j) take(partial(j));
-    float qn = norm2(&q[i * kDescriptorDim]);
-    distances[2 * i] = std::max(0.0f, d0 + qn);
-    distances[2 * i + 1] = std::max(0.0f, d1 + qn);
+    const float qn = norm2(&q[i * kDescriptorDim]);
+    const float nearest = std::max(0.0f, d0 + qn);
+    const float second = std::max(0.0f, d1 + qn);
     // Which reference descriptor is nearest: the first at the smallest
     // value, as the scan that tracked ids found. Only the caller's ratio
     // test needs it, and most rows fail that test, so it is looked up only
     // for rows that pass it.
-    if (distances[2 * i] < ratio2 * distances[2 * i + 1]) {
+    if (nearest < ratio2 * second) {
       for (std::size_t k = 0; k < nr; ++k) {
         if (partial(k) == d0) {
           ids[i] = static_cast<std::int64_t>(k);
@@ -89,6 +87,7 @@ void TwoNearest(const LocalFeatures& query, const LocalFeatures& reference,
       }
     }
   }
+  return ids;
 }
 
 // A homography fitted to a few chance matches folds, mirrors or collapses the
@@ -122,9 +121,8 @@ Verification VerifyGeometry(const LocalFeatures& query,
   const std::size_t nq = query.keypoints.size();
   // Lowe's ratio on distances is the squared ratio on squared distances.
   const float ratio2 = options.ratio * options.ratio;
-  std::vector<float> distances;
-  std::vector<std::int64_t> ids;
-  TwoNearest(query, reference, ratio2, distances, ids);
+  const std::vector<std::int64_t> ids =
+      NearestPassingRatio(query, reference, ratio2);
 
   std::vector<cv::Point2f> q_points, r_points;
   for (std::size_t i = 0; i < nq; ++i) {
