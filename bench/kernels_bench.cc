@@ -161,13 +161,22 @@ BENCHMARK(BM_DescriptorSearchHamming)
     ->Arg(10000)
     ->Unit(benchmark::kMillisecond);
 
-// The Hamming scan alone, FAISS's (0) against Spoor's list-major one (1):
+// The Hamming scan alone: FAISS's (kernel 0) against Spoor's list-major
+// one with the popcount instruction (1) or AVX-512's vector popcount (2),
+// within a radius of 64 bits (any neighbour) or 16 (the voting tier's):
 // a real photo's descriptors against N thousand random RootSIFT-shaped
 // ones in "IVF1024,PCA64,SHm" (lists trained on 10k of them, so uneven),
 // 16 lists visited, 4 neighbours, on the calling thread.
 void BM_HammingScan(benchmark::State& state) {
-  const bool spoor_scan = state.range(0) == 1;
+  const int kernel = static_cast<int>(state.range(0));
   const std::int64_t n = state.range(1) * 1000;
+  const int max_bits = static_cast<int>(state.range(2));
+  const auto scan_kernel = kernel == 2 ? spoor::HammingKernel::kAvx512
+                                       : spoor::HammingKernel::kPopcnt;
+  if (kernel > 0 && !spoor::HasHammingKernel(scan_kernel)) {
+    state.SkipWithError("this processor lacks the kernel");
+    return;
+  }
   std::unique_ptr<faiss::Index> made(
       faiss::index_factory(spoor::kDescriptorDim, "IVF1024,PCA64,SHm"));
   auto& sh = dynamic_cast<faiss::IndexIVFSpectralHash&>(*made);
@@ -191,8 +200,9 @@ void BM_HammingScan(benchmark::State& state) {
   std::vector<faiss::Index::idx_t> faiss_ids(nq * 4);
   spoor::FaissOnThisThread one_thread;  // as the voting tier searches
   for (auto _ : state) {
-    if (spoor_scan) {
-      spoor::SearchHamming(sh, nq, q.data(), 4, d.data(), ids.data());
+    if (kernel > 0) {
+      spoor::SearchHamming(sh, nq, q.data(), 4, max_bits, d.data(), ids.data(),
+                           scan_kernel);
     } else {
       sh.search(nq, q.data(), 4, d.data(), faiss_ids.data());
     }
@@ -201,10 +211,16 @@ void BM_HammingScan(benchmark::State& state) {
   state.counters["queries"] = static_cast<double>(nq);
 }
 BENCHMARK(BM_HammingScan)
-    ->Args({0, 1000})
-    ->Args({1, 1000})
-    ->Args({0, 10000})
-    ->Args({1, 10000})
+    ->Args({0, 1000, 64})
+    ->Args({1, 1000, 64})
+    ->Args({1, 1000, 16})
+    ->Args({2, 1000, 64})
+    ->Args({2, 1000, 16})
+    ->Args({0, 10000, 64})
+    ->Args({1, 10000, 64})
+    ->Args({1, 10000, 16})
+    ->Args({2, 10000, 64})
+    ->Args({2, 10000, 16})
     ->Unit(benchmark::kMillisecond);
 
 // A codebook learnt from two real photos' descriptors, as an index learns its

@@ -676,6 +676,49 @@ TEST(VectorIndexTest, TrainingMovesTheExactStandInsVectorsIn) {
 // searches with the stored vectors' norms kept from Add, RemoveRange and
 // Read: after each, its answers are the brute-force ones. Stale norms
 // after a removal (the survivors move up) would give wrong neighbours.
+TEST(VectorIndexTest, SearchLeavesOutNeighboursBeyondTheRadius) {
+  // Exact, trained IVF (FAISS's own search) and Hamming-embedded: each
+  // answers within a radius what it answers without one, cut at the radius.
+  constexpr int kDim = 128;
+  const std::vector<float> x = RandomVectors(2000, kDim, 21);
+  std::vector<std::int64_t> ids(2000);
+  for (int i = 0; i < 2000; ++i) ids[i] = 7 + i;
+  const std::vector<float> queries = RandomVectors(20, kDim, 22);
+  constexpr int k = 8;
+  for (const char* factory : {"Flat", "IVF8,Flat", "IVF8,PCA64,SHm"}) {
+    SCOPED_TRACE(factory);
+    auto made = VectorIndex::Create(kDim, factory, "test index");
+    ASSERT_OK(made);
+    VectorIndex& v = **made;
+    ASSERT_OK(v.Train(2000, x.data()));
+    ASSERT_OK(v.Add(2000, x.data(), ids.data()));
+    v.SetSearchBreadth(8);
+    const VectorIndex::Neighbours all = v.Search(20, queries.data(), k);
+    // The radius: the median fourth neighbour's distance, so that some
+    // queries keep most neighbours and others few or none.
+    std::vector<float> fourth;
+    for (int q = 0; q < 20; ++q) fourth.push_back(all.distances[q * k + 3]);
+    std::nth_element(fourth.begin(), fourth.begin() + 10, fourth.end());
+    const float radius = fourth[10];
+    const VectorIndex::Neighbours near =
+        v.Search(20, queries.data(), k, radius);
+    ASSERT_EQ(near.k, k);
+    int kept = 0, cut = 0;
+    for (int i = 0; i < 20 * k; ++i) {
+      if (all.distances[i] <= radius) {
+        EXPECT_EQ(near.distances[i], all.distances[i]) << i;
+        EXPECT_GE(near.ids[i], 0) << i;
+        ++kept;
+      } else {
+        EXPECT_EQ(near.ids[i], -1) << i;
+        ++cut;
+      }
+    }
+    EXPECT_GT(kept, 0);
+    EXPECT_GT(cut, 0);
+  }
+}
+
 TEST(VectorIndexTest, ExactSearchKeepsItsNormsThroughAddsRemovalsAndReads) {
   constexpr int kDim = 32;
   constexpr int kN = 600;
@@ -871,7 +914,8 @@ TEST(VectorIndexTest, HandWrittenHammingSearchAnswersAsFaissEncodes) {
   // Spoor's list-major scan against a brute-force one: each query encoded
   // by FAISS for each of its nprobe nearest lists (as FAISS encodes what it
   // adds) and compared with every signature there. The same k smallest
-  // distances for every query, for each way FAISS sets the thresholds.
+  // distances within the radius for every query, from each scan kernel this
+  // processor has, for each way FAISS sets the thresholds.
   // (FAISS's own search projects a query alone, rounding differently from
   // the batch it added: one bit of 64 differed for a query stored itself.)
   constexpr int kDim = 128;
@@ -895,10 +939,6 @@ TEST(VectorIndexTest, HandWrittenHammingSearchAnswersAsFaissEncodes) {
     sh->nprobe = 4;
     ASSERT_TRUE(CanSearchHamming(*sh));
     constexpr int k = 5;
-    std::vector<float> got_d(nq * k);
-    std::vector<std::int64_t> got_i(nq * k);
-    SearchHamming(*sh, nq, queries.data(), k, got_d.data(), got_i.data());
-
     std::vector<float> coarse_d(nq * 4);
     std::vector<idx_t> coarse(nq * 4);
     sh->quantizer->search(nq, queries.data(), 4, coarse_d.data(),
@@ -910,9 +950,9 @@ TEST(VectorIndexTest, HandWrittenHammingSearchAnswersAsFaissEncodes) {
         repeated.insert(repeated.end(), queries.begin() + q * kDim,
                         queries.begin() + (q + 1) * kDim);
     sh->encode_vectors(nq * 4, repeated.data(), coarse.data(), codes.data());
-    int zero = 0;
+    // Every query's (bits, id) pairs in its lists, nearest first.
+    std::vector<std::vector<std::pair<int, std::int64_t>>> all(nq);
     for (std::int64_t q = 0; q < nq; ++q) {
-      std::vector<std::pair<int, std::int64_t>> all;  // (bits, id)
       for (int p = 0; p < 4; ++p) {
         const idx_t l = coarse[q * 4 + p];
         std::uint64_t qc;
@@ -922,24 +962,54 @@ TEST(VectorIndexTest, HandWrittenHammingSearchAnswersAsFaissEncodes) {
         for (std::size_t j = 0; j < sh->invlists->list_size(l); ++j) {
           std::uint64_t c;
           std::memcpy(&c, list + j * 8, 8);
-          all.push_back({std::popcount(c ^ qc), list_ids[j]});
+          all[q].push_back({std::popcount(c ^ qc), list_ids[j]});
         }
       }
-      std::sort(all.begin(), all.end());
-      for (int j = 0; j < k; ++j) {
-        ASSERT_EQ(got_d[q * k + j], all[j].first) << q << " " << j;
-        // The id has that distance (ties may come in another order).
-        auto it = std::find_if(all.begin(), all.end(), [&](const auto& a) {
-          return a.second == got_i[q * k + j];
-        });
-        ASSERT_NE(it, all.end()) << q;
-        EXPECT_EQ(it->first, all[j].first) << q;
-      }
-      zero += q < 100 && got_d[q * k] == 0 &&
-              std::find(got_i.begin() + q * k, got_i.begin() + (q + 1) * k,
-                        100 + q) != got_i.begin() + (q + 1) * k;
+      std::sort(all[q].begin(), all[q].end());
     }
-    EXPECT_EQ(zero, 100);  // each stored query finds its own signature
+    // Each kernel this processor has, without a radius and with radii that
+    // leave some queries fewer than k neighbours (or none).
+    int cut_short = 0;
+    for (HammingKernel kernel :
+         {HammingKernel::kPortable, HammingKernel::kPopcnt,
+          HammingKernel::kAvx512}) {
+      if (!HasHammingKernel(kernel)) continue;
+      for (int max_bits : {64, 24, 16}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "kernel " << static_cast<int>(kernel) << ", max_bits "
+                     << max_bits);
+        std::vector<float> got_d(nq * k);
+        std::vector<std::int64_t> got_i(nq * k);
+        SearchHamming(*sh, nq, queries.data(), k, max_bits, got_d.data(),
+                      got_i.data(), kernel);
+        int zero = 0;
+        for (std::int64_t q = 0; q < nq; ++q) {
+          const auto& near = all[q];
+          const int within = static_cast<int>(std::count_if(
+              near.begin(), near.end(),
+              [&](const auto& a) { return a.first <= max_bits; }));
+          cut_short += within < k;
+          for (int j = 0; j < k; ++j) {
+            if (j >= within) {
+              ASSERT_EQ(got_i[q * k + j], -1) << q << " " << j;
+              continue;
+            }
+            ASSERT_EQ(got_d[q * k + j], near[j].first) << q << " " << j;
+            // The id has that distance (ties may come in another order).
+            auto it = std::find_if(
+                near.begin(), near.end(),
+                [&](const auto& a) { return a.second == got_i[q * k + j]; });
+            ASSERT_NE(it, near.end()) << q;
+            EXPECT_EQ(it->first, near[j].first) << q;
+          }
+          zero += q < 100 && got_d[q * k] == 0 &&
+                  std::find(got_i.begin() + q * k, got_i.begin() + (q + 1) * k,
+                            100 + q) != got_i.begin() + (q + 1) * k;
+        }
+        EXPECT_EQ(zero, 100);  // each stored query finds its own signature
+      }
+    }
+    EXPECT_GT(cut_short, 0);  // the radius left some queries short
   }
   // Other signature lengths are left to FAISS.
   std::unique_ptr<faiss::Index> short_codes(

@@ -2,6 +2,7 @@
 
 #include <faiss/IndexIVFSpectralHash.h>
 #include <faiss/VectorTransform.h>
+#include <immintrin.h>
 
 #include <algorithm>
 #include <bit>
@@ -56,14 +57,16 @@ struct Best {
 // function built for the popcount instruction, where the processor has it,
 // and into one built without.
 __attribute__((always_inline)) inline void ScanList(
-    const std::uint64_t* codes, const idx_t* list_ids, std::size_t size,
+    const std::uint8_t* codes, const idx_t* list_ids, std::size_t size,
     const std::uint64_t* query_codes, Best* best, std::size_t queries) {
   for (std::size_t q = 0; q < queries; ++q) {
     const std::uint64_t qc = query_codes[q];
     Best& b = best[q];
     int worst = b.dist[0];
     for (std::size_t j = 0; j < size; ++j) {
-      const int d = std::popcount(codes[j] ^ qc);
+      std::uint64_t code;  // FAISS keeps signatures as bytes, unaligned
+      std::memcpy(&code, codes + j * sizeof code, sizeof code);
+      const int d = std::popcount(code ^ qc);
       if (d < worst) {
         b.Offer(d, list_ids[j]);
         worst = b.dist[0];
@@ -73,23 +76,93 @@ __attribute__((always_inline)) inline void ScanList(
 }
 
 __attribute__((target("popcnt"))) void ScanListPopcnt(
-    const std::uint64_t* codes, const idx_t* list_ids, std::size_t size,
+    const std::uint8_t* codes, const idx_t* list_ids, std::size_t size,
     const std::uint64_t* query_codes, Best* best, std::size_t queries) {
   ScanList(codes, list_ids, size, query_codes, best, queries);
 }
 
-void ScanListPortable(const std::uint64_t* codes, const idx_t* list_ids,
+void ScanListPortable(const std::uint8_t* codes, const idx_t* list_ids,
                       std::size_t size, const std::uint64_t* query_codes,
                       Best* best, std::size_t queries) {
   ScanList(codes, list_ids, size, query_codes, best, queries);
 }
 
-bool HasPopcnt() {
-  static const bool has = __builtin_cpu_supports("popcnt");
-  return has;
+// The signatures among eight whose distances are `below` the query's worst
+// kept one, offered in list order; the query's new worst, in every lane.
+__attribute__((target("avx512f,avx512vpopcntdq"))) __m512i OfferEight(
+    Best& best, __m512i dist, __mmask8 below, const idx_t* ids) {
+  alignas(64) std::int64_t d[8];
+  _mm512_store_si512(d, dist);
+  for (; below != 0; below &= below - 1) {
+    const int i = std::countr_zero(static_cast<unsigned>(below));
+    best.Offer(static_cast<int>(d[i]), ids[i]);
+  }
+  return _mm512_set1_epi64(best.dist[0]);
+}
+
+// Eight signatures a step with AVX-512's vector popcount: one compare tells
+// whether any of the eight beats the query's worst kept distance, and only
+// then (rarely, once the best are found or when a radius bounds them) are
+// they offered, in list order, as the scalar scan would.
+__attribute__((target("avx512f,avx512vpopcntdq"))) void ScanListAvx512(
+    const std::uint8_t* codes, const idx_t* list_ids, std::size_t size,
+    const std::uint64_t* query_codes, Best* best, std::size_t queries) {
+  const std::size_t whole = size & ~std::size_t{7};
+  const auto tail = static_cast<__mmask8>((1u << (size & 7)) - 1);
+  for (std::size_t q = 0; q < queries; ++q) {
+    const __m512i qc =
+        _mm512_set1_epi64(static_cast<long long>(query_codes[q]));
+    Best& b = best[q];
+    __m512i worst = _mm512_set1_epi64(b.dist[0]);
+    for (std::size_t j = 0; j < whole; j += 8) {
+      const __m512i dist = _mm512_popcnt_epi64(
+          _mm512_xor_si512(_mm512_loadu_si512(codes + j * 8), qc));
+      if (const __mmask8 below = _mm512_cmplt_epi64_mask(dist, worst))
+        worst = OfferEight(b, dist, below, list_ids + j);
+    }
+    if (tail != 0) {
+      const __m512i dist = _mm512_popcnt_epi64(_mm512_xor_si512(
+          _mm512_maskz_loadu_epi64(tail, codes + whole * 8), qc));
+      if (const __mmask8 below =
+              _mm512_mask_cmplt_epi64_mask(tail, dist, worst))
+        OfferEight(b, dist, below, list_ids + whole);
+    }
+  }
+}
+
+using ScanFn = void (*)(const std::uint8_t*, const idx_t*, std::size_t,
+                        const std::uint64_t*, Best*, std::size_t);
+
+ScanFn Scanner(HammingKernel kernel) {
+  if (kernel == HammingKernel::kBest) {
+    kernel = HasHammingKernel(HammingKernel::kAvx512) ? HammingKernel::kAvx512
+             : HasHammingKernel(HammingKernel::kPopcnt)
+                 ? HammingKernel::kPopcnt
+                 : HammingKernel::kPortable;
+  }
+  switch (kernel) {
+    case HammingKernel::kAvx512:
+      return ScanListAvx512;
+    case HammingKernel::kPopcnt:
+      return ScanListPopcnt;
+    default:
+      return ScanListPortable;
+  }
 }
 
 }  // namespace
+
+bool HasHammingKernel(HammingKernel kernel) {
+  switch (kernel) {
+    case HammingKernel::kAvx512:
+      return __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512vpopcntdq");
+    case HammingKernel::kPopcnt:
+      return __builtin_cpu_supports("popcnt");
+    default:
+      return true;
+  }
+}
 
 bool CanSearchHamming(const faiss::IndexIVFSpectralHash& index) {
   return index.is_trained && index.nbit == kBits && index.code_size == 8 &&
@@ -97,7 +170,11 @@ bool CanSearchHamming(const faiss::IndexIVFSpectralHash& index) {
 }
 
 void SearchHamming(const faiss::IndexIVFSpectralHash& index, std::int64_t n,
-                   const float* x, int k, float* distances, std::int64_t* ids) {
+                   const float* x, int k, int max_bits, float* distances,
+                   std::int64_t* ids, HammingKernel kernel) {
+  if (kernel != HammingKernel::kBest && !HasHammingKernel(kernel))
+    kernel = HammingKernel::kBest;
+  const ScanFn scan = Scanner(kernel);
   const idx_t nprobe =
       std::min<idx_t>(std::max<idx_t>(1, index.nprobe), index.nlist);
   std::vector<float> coarse_dist(n * nprobe);
@@ -119,7 +196,9 @@ void SearchHamming(const faiss::IndexIVFSpectralHash& index, std::int64_t n,
         if (idx_t l = coarse[q * nprobe + p]; l >= 0) visitors[next[l]++] = q;
   }
 
-  std::vector<int> best_dist(n * k, kBits + 1);
+  // A signature is kept only when it differs in at most max_bits bits: one
+  // "worse" than that starts as each query's worst kept distance.
+  std::vector<int> best_dist(n * k, std::clamp(max_bits, -1, kBits) + 1);
   std::vector<idx_t> best_id(n * k, -1);
   std::vector<Best> best(n);
   for (std::int64_t q = 0; q < n; ++q)
@@ -128,11 +207,8 @@ void SearchHamming(const faiss::IndexIVFSpectralHash& index, std::int64_t n,
   const float freq = 2.0f / index.period;
   const bool global =
       index.threshold_type == faiss::IndexIVFSpectralHash::Thresh_global;
-  const bool popcnt = HasPopcnt();
   std::vector<std::uint64_t> query_codes;
   std::vector<Best> list_best;
-  // The list's signatures, copied: FAISS keeps them as bytes.
-  std::vector<std::uint64_t> aligned;
   for (std::size_t l = 0; l < index.nlist; ++l) {
     const std::size_t count = start[l + 1] - start[l];
     const std::size_t size = index.invlists->list_size(l);
@@ -149,15 +225,8 @@ void SearchHamming(const faiss::IndexIVFSpectralHash& index, std::int64_t n,
     }
     faiss::InvertedLists::ScopedCodes codes(index.invlists, l);
     faiss::InvertedLists::ScopedIds list_ids(index.invlists, l);
-    aligned.resize(size);
-    std::memcpy(aligned.data(), codes.get(), size * sizeof(std::uint64_t));
-    if (popcnt) {
-      ScanListPopcnt(aligned.data(), list_ids.get(), size, query_codes.data(),
-                     list_best.data(), count);
-    } else {
-      ScanListPortable(aligned.data(), list_ids.get(), size, query_codes.data(),
-                       list_best.data(), count);
-    }
+    scan(codes.get(), list_ids.get(), size, query_codes.data(),
+         list_best.data(), count);
   }
 
   // Ascending, as FAISS answers.

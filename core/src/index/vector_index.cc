@@ -16,6 +16,8 @@
 #include <faiss/utils/distances.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -300,7 +302,7 @@ int VectorIndex::signature_bits() const {
 }
 
 VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
-                                            int k) const {
+                                            int k, float max_distance) const {
   Neighbours out;
   const faiss::Index& index = active();
   if (n == 0 || index.ntotal == 0) return out;
@@ -311,8 +313,13 @@ VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
   const auto* sh =
       dynamic_cast<const faiss::IndexIVFSpectralHash*>(IvfIn(index));
   if (sh != nullptr && CanSearchHamming(*sh)) {
-    SearchHamming(*sh, n, x, out.k, out.distances.data(), out.ids.data());
-  } else if (const faiss::IndexIDMap* map = ExactIn(index)) {
+    const int max_bits = static_cast<int>(
+        std::floor(std::min(max_distance, static_cast<float>(sh->nbit))));
+    SearchHamming(*sh, n, x, out.k, max_bits, out.distances.data(),
+                  out.ids.data());
+    return out;
+  }
+  if (const faiss::IndexIDMap* map = ExactIn(index)) {
     // FAISS's own exact search computes every stored vector's norm again
     // for each call (1.7.3, in portable code): 5.6M multiplications a query
     // for a global tier of 1,100 references. They are kept instead.
@@ -324,6 +331,12 @@ VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
   } else {
     index.search(n, x, out.k, out.distances.data(),
                  reinterpret_cast<idx_t*>(out.ids.data()));
+  }
+  for (std::size_t i = 0; i < out.ids.size(); ++i) {
+    if (out.distances[i] > max_distance) {
+      out.ids[i] = -1;
+      out.distances[i] = std::numeric_limits<float>::max();
+    }
   }
   return out;
 }

@@ -18,6 +18,7 @@
 #define SPOOR_INDEX_VECTOR_INDEX_H_
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,15 +66,19 @@ class VectorIndex {
   absl::Status RemoveRange(std::int64_t first, std::int64_t last);
   std::int64_t size() const;
 
-  // k nearest neighbours of each of n queries: distances (squared L2, or
-  // Hamming: signature_bits()) and ids (-1 past the end), n * k each. k is
-  // capped at size().
+  // k nearest neighbours of each of n queries within max_distance of it:
+  // distances (squared L2, or Hamming: signature_bits()) and ids (-1 past
+  // the end), n * k each. k is capped at size(). A Hamming-embedded index
+  // searches faster for a small radius; others search as far and drop what
+  // lies beyond it.
   struct Neighbours {
     int k = 0;
     std::vector<float> distances;
     std::vector<std::int64_t> ids;
   };
-  Neighbours Search(std::int64_t n, const float* x, int k) const;
+  Neighbours Search(
+      std::int64_t n, const float* x, int k,
+      float max_distance = std::numeric_limits<float>::infinity()) const;
   // The bits of each binary signature when Search's distances are Hamming
   // distances between signatures (a trained "IVFn,PCAb,SHm" index), else 0:
   // they are squared L2 distances.
