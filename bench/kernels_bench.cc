@@ -2,6 +2,7 @@
 // same photo; setup outside the timed loop. BM_Decode is the baseline the
 // other kernels are read against.
 #include <benchmark/benchmark.h>
+#include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexIVFSpectralHash.h>
 #include <faiss/index_factory.h>
 
@@ -14,6 +15,7 @@
 #include "index/descriptor_index.h"
 #include "index/global_index.h"
 #include "index/hamming_search.h"
+#include "index/pq_search.h"
 #include "spoor/blas_kernels.h"
 #include "spoor/image.h"
 #include "spoor/local_features.h"
@@ -198,7 +200,9 @@ void BM_HammingScan(benchmark::State& state) {
   std::vector<float> d(nq * 4);
   std::vector<std::int64_t> ids(nq * 4);
   std::vector<faiss::Index::idx_t> faiss_ids(nq * 4);
-  spoor::FaissOnThisThread one_thread;  // as the voting tier searches
+  // As the voting tier searches: OpenMP and OpenBLAS on this thread.
+  spoor::FaissOnThisThread one_thread;
+  spoor::SetBlasThreads(1);
   for (auto _ : state) {
     if (kernel > 0) {
       spoor::SearchHamming(sh, nq, q.data(), 4, max_bits, d.data(), ids.data(),
@@ -280,6 +284,56 @@ BENCHMARK(BM_GlobalSearch)
     ->Arg(1000)
     ->Arg(10000)
     ->Unit(benchmark::kMillisecond);
+
+// The global tier's product-quantised search alone, FAISS's (0) against
+// Spoor's list-major one (1): a query's 39 regions against the 50,000
+// vectors of 10,000 references (random unit vectors) in "IVF1024,PQ64"
+// trained on 20,000 of them, 16 lists visited, 16 neighbours, on the
+// calling thread. The index is built once for both.
+void BM_PqScan(benchmark::State& state) {
+  struct Built {
+    std::unique_ptr<faiss::IndexIVFPQ> index;
+    std::vector<float> queries;  // stored vectors, one a region
+  };
+  static const Built built = [] {
+    std::mt19937 rng(9);
+    std::normal_distribution<float> normal;
+    std::vector<float> x(50000 * spoor::kGlobalDim);
+    for (std::size_t i = 0; i < x.size(); i += spoor::kGlobalDim) {
+      float norm = 0;
+      for (int j = 0; j < spoor::kGlobalDim; ++j) {
+        x[i + j] = normal(rng);
+        norm += x[i + j] * x[i + j];
+      }
+      for (int j = 0; j < spoor::kGlobalDim; ++j) x[i + j] /= std::sqrt(norm);
+    }
+    std::unique_ptr<faiss::IndexIVFPQ> made(dynamic_cast<faiss::IndexIVFPQ*>(
+        faiss::index_factory(spoor::kGlobalDim, "IVF1024,PQ64")));
+    made->do_polysemous_training = false;
+    made->train(20000, x.data());
+    made->add(50000, x.data());
+    made->nprobe = 16;
+    x.resize(spoor::kQueryRegions * spoor::kGlobalDim);
+    return Built{std::move(made), std::move(x)};
+  }();
+  const faiss::IndexIVFPQ& index = *built.index;
+  const float* q = built.queries.data();
+  constexpr int k = 16;
+  std::vector<float> d(spoor::kQueryRegions * k);
+  std::vector<faiss::Index::idx_t> ids(spoor::kQueryRegions * k);
+  // As the global tier searches: OpenMP and OpenBLAS on this thread.
+  spoor::FaissOnThisThread one_thread;
+  spoor::SetBlasThreads(1);
+  for (auto _ : state) {
+    if (state.range(0) == 1) {
+      spoor::SearchPq(index, spoor::kQueryRegions, q, k, d.data(), ids.data());
+    } else {
+      index.search(spoor::kQueryRegions, q, k, d.data(), ids.data());
+    }
+    benchmark::DoNotOptimize(d.data());
+  }
+}
+BENCHMARK(BM_PqScan)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_Verify(benchmark::State& state) {
   auto a = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});

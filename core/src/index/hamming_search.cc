@@ -9,11 +9,15 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
+
+#include "index/list_scan.h"
 
 namespace spoor {
 
 using idx_t = faiss::Index::idx_t;
+static_assert(std::is_same_v<idx_t, std::int64_t>);
 
 namespace {
 
@@ -34,24 +38,11 @@ std::uint64_t Signature(const float* projected, const float* thresholds,
   return code;
 }
 
-// The k smallest distances kept for one query, largest first at [0].
-struct Best {
-  int* dist;
-  idx_t* id;
-  int k;
-  void Offer(int d, idx_t i) {
-    if (d >= dist[0]) return;
-    // Insertion into a short array kept in descending order.
-    int j = 0;
-    while (j + 1 < k && dist[j + 1] > d) {
-      dist[j] = dist[j + 1];
-      id[j] = id[j + 1];
-      ++j;
-    }
-    dist[j] = d;
-    id[j] = i;
-  }
-};
+using Best = KBest<int>;
+
+// A signature read where FAISS stored its bytes: any alignment, and allowed
+// to alias them.
+using Signature64 = std::uint64_t __attribute__((may_alias, aligned(1)));
 
 // One list against the queries that visit it. Inlined twice: into a
 // function built for the popcount instruction, where the processor has it,
@@ -59,14 +50,27 @@ struct Best {
 __attribute__((always_inline)) inline void ScanList(
     const std::uint8_t* codes, const idx_t* list_ids, std::size_t size,
     const std::uint64_t* query_codes, Best* best, std::size_t queries) {
+  // FAISS keeps the signatures as bytes: read in place, eight at a time.
+  const auto* signatures = reinterpret_cast<const Signature64*>(codes);
   for (std::size_t q = 0; q < queries; ++q) {
     const std::uint64_t qc = query_codes[q];
     Best& b = best[q];
     int worst = b.dist[0];
-    for (std::size_t j = 0; j < size; ++j) {
-      std::uint64_t code;  // FAISS keeps signatures as bytes, unaligned
-      std::memcpy(&code, codes + j * sizeof code, sizeof code);
-      const int d = std::popcount(code ^ qc);
+    // Four a step, with one branch for the four while none beats the
+    // worst kept (nearly always, once the best are found).
+    std::size_t j = 0;
+    for (; j + 4 <= size; j += 4) {
+      const int d[4] = {std::popcount(signatures[j] ^ qc),
+                        std::popcount(signatures[j + 1] ^ qc),
+                        std::popcount(signatures[j + 2] ^ qc),
+                        std::popcount(signatures[j + 3] ^ qc)};
+      if (std::min(std::min(d[0], d[1]), std::min(d[2], d[3])) >= worst)
+        continue;
+      for (int i = 0; i < 4; ++i) b.Offer(d[i], list_ids[j + i]);
+      worst = b.dist[0];
+    }
+    for (; j < size; ++j) {
+      const int d = std::popcount(signatures[j] ^ qc);
       if (d < worst) {
         b.Offer(d, list_ids[j]);
         worst = b.dist[0];
@@ -184,17 +188,8 @@ void SearchHamming(const faiss::IndexIVFSpectralHash& index, std::int64_t n,
   index.vt->apply_noalloc(n, x, projected.data());
 
   // (list, query) pairs by list: each list is read once.
-  std::vector<std::size_t> start(index.nlist + 1, 0);
-  for (idx_t l : coarse)
-    if (l >= 0) ++start[l + 1];
-  for (std::size_t l = 0; l < index.nlist; ++l) start[l + 1] += start[l];
-  std::vector<std::int64_t> visitors(start[index.nlist]);
-  {
-    std::vector<std::size_t> next(start.begin(), start.end() - 1);
-    for (std::int64_t q = 0; q < n; ++q)
-      for (idx_t p = 0; p < nprobe; ++p)
-        if (idx_t l = coarse[q * nprobe + p]; l >= 0) visitors[next[l]++] = q;
-  }
+  const ListVisits by_list = GroupByList(coarse.data(), n, nprobe, index.nlist);
+  const std::vector<std::size_t>& start = by_list.start;
 
   // A signature is kept only when it differs in at most max_bits bits: one
   // "worse" than that starts as each query's worst kept distance.
@@ -218,7 +213,7 @@ void SearchHamming(const faiss::IndexIVFSpectralHash& index, std::int64_t n,
     query_codes.resize(count);
     list_best.resize(count);
     for (std::size_t i = 0; i < count; ++i) {
-      const std::int64_t q = visitors[start[l] + i];
+      const std::int64_t q = by_list.visits[start[l] + i] / nprobe;
       query_codes[i] =
           Signature(projected.data() + q * kBits, thresholds, freq);
       list_best[i] = best[q];  // shares the query's arrays
@@ -229,16 +224,7 @@ void SearchHamming(const faiss::IndexIVFSpectralHash& index, std::int64_t n,
          list_best.data(), count);
   }
 
-  // Ascending, as FAISS answers.
-  for (std::int64_t q = 0; q < n; ++q) {
-    for (int j = 0; j < k; ++j) {
-      const int from = k - 1 - j;
-      const bool found = best_id[q * k + from] >= 0;
-      distances[q * k + j] = found ? static_cast<float>(best_dist[q * k + from])
-                                   : std::numeric_limits<float>::max();
-      ids[q * k + j] = found ? best_id[q * k + from] : -1;
-    }
-  }
+  WriteAscending(n, k, best_dist.data(), best_id.data(), distances, ids);
 }
 
 }  // namespace spoor

@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "index/hamming_search.h"
+#include "index/pq_search.h"
 #include "util/atomic_file.h"
 #include "util/blas_threads.h"
 #include "util/faiss_bytes.h"
@@ -319,7 +320,10 @@ VectorIndex::Neighbours VectorIndex::Search(std::int64_t n, const float* x,
                   out.ids.data());
     return out;
   }
-  if (const faiss::IndexIDMap* map = ExactIn(index)) {
+  const auto* pq = dynamic_cast<const faiss::IndexIVFPQ*>(IvfIn(index));
+  if (pq != nullptr && CanSearchPq(*pq)) {
+    SearchPq(*pq, n, x, out.k, out.distances.data(), out.ids.data());
+  } else if (const faiss::IndexIDMap* map = ExactIn(index)) {
     // FAISS's own exact search computes every stored vector's norm again
     // for each call (1.7.3, in portable code): 5.6M multiplications a query
     // for a global tier of 1,100 references. They are kept instead.
