@@ -50,7 +50,7 @@ using Signature64 = std::uint64_t __attribute__((may_alias, aligned(1)));
 __attribute__((always_inline)) inline void ScanList(
     const std::uint8_t* codes, const idx_t* list_ids, std::size_t size,
     const std::uint64_t* query_codes, Best* best, std::size_t queries) {
-  // FAISS keeps the signatures as bytes: read in place, eight at a time.
+  // FAISS keeps the signatures as bytes: each read in place, 8 bytes.
   const auto* signatures = reinterpret_cast<const Signature64*>(codes);
   for (std::size_t q = 0; q < queries; ++q) {
     const std::uint64_t qc = query_codes[q];
