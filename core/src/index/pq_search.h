@@ -4,9 +4,10 @@
 //
 // Why by hand: FAISS 1.7.3 builds a table of M * 256 distances for every
 // (query vector, list) pair before scanning the list, in portable code,
-// and Debian builds it for any x86-64. A global-tier list holds a few
-// dozen codes at 10k references, so building the tables cost several times
-// the scan: about 15 ms of a query. Here each code's distance is summed from
+// and Debian builds it for any x86-64, while a global-tier list holds a few
+// dozen codes at 10k references. Without those tables a query's search at
+// 10,103 references took 23.2 ms instead of 30.2 (one thread), and
+// BM_PqScan 7.4 ms instead of 14.6. Here each code's distance is summed from
 // the two tables FAISS already keeps apart (the list's precomputed terms,
 // and the query's inner products with the PQ centroids, from one BLAS
 // product for all the query vectors), and no per-pair table is built.
