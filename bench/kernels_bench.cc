@@ -22,6 +22,7 @@
 #include "spoor/perceptual_hash.h"
 #include "spoor/text.h"
 #include "util/blas_threads.h"
+#include "verify/descriptor_matching.h"
 #include "verify/geometric_verifier.h"
 
 namespace {
@@ -335,13 +336,39 @@ void BM_PqScan(benchmark::State& state) {
 }
 BENCHMARK(BM_PqScan)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
+// Arg: the matching kernel (1 float product, 2 AVX-512 VNNI; skipped where
+// the processor lacks it). graf3 against graf1, 1000 features each.
+spoor::MatchKernel KernelArg(benchmark::State& state) {
+  auto kernel = static_cast<spoor::MatchKernel>(state.range(0));
+  if (!spoor::HasMatchKernel(kernel))
+    state.SkipWithError("this processor lacks the kernel");
+  spoor::SetBlasThreads(1);  // as the library runs it
+  return kernel;
+}
+
 void BM_Verify(benchmark::State& state) {
+  const spoor::MatchKernel kernel = KernelArg(state);
+  auto a = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
+  auto b = spoor::ExtractLocalFeatures(Decoded(kOther), {});
+  spoor::VerifyOptions options;
+  options.kernel = kernel;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(spoor::VerifyGeometry(b, a, options));
+}
+BENCHMARK(BM_Verify)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond);
+
+// The tentative matches alone, which were most of BM_Verify.
+void BM_NearestPassingRatio(benchmark::State& state) {
+  const spoor::MatchKernel kernel = KernelArg(state);
   auto a = spoor::ExtractLocalFeatures(Decoded(kPhoto), {});
   auto b = spoor::ExtractLocalFeatures(Decoded(kOther), {});
   for (auto _ : state)
-    benchmark::DoNotOptimize(spoor::VerifyGeometry(b, a, {}));
+    benchmark::DoNotOptimize(spoor::NearestPassingRatio(b, a, 0.64f, kernel));
 }
-BENCHMARK(BM_Verify)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_NearestPassingRatio)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond);
 
 // The mirror pass's features, permuted from the direct pass's (it replaced a
 // second BM_LocalFeatures on the flipped image).

@@ -18,6 +18,7 @@
 #include "spoor/image.h"
 #include "spoor/local_features.h"
 #include "test_util.h"
+#include "verify/descriptor_matching.h"
 #include "verify/geometric_verifier.h"
 
 namespace spoor {
@@ -422,6 +423,114 @@ TEST(FeatureCodec, VerificationKeepsItsInliersOnStoredFeatures) {
   RecordProperty("inliers_full", full);
   std::printf("inliers: full %d, packing 2 %d, packing 3 %d\n", full,
               compact[kNibblePacking], compact[kBasisPacking]);
+}
+
+// What every matching kernel must keep: for each query descriptor, the
+// first reference descriptor at the smallest exact squared distance, when
+// that distance is under ratio^2 times the second smallest (-1 otherwise).
+std::vector<std::int64_t> BruteForceNearestPassingRatio(
+    const LocalFeatures& query, const LocalFeatures& reference, float ratio2) {
+  std::vector<std::int64_t> ids(query.size(), -1);
+  for (int i = 0; i < query.size(); ++i) {
+    std::int64_t d0 = INT64_MAX, d1 = INT64_MAX, at = -1;
+    for (int j = 0; j < reference.size(); ++j) {
+      std::int64_t d = 0;
+      for (int k = 0; k < kDescriptorDim; ++k) {
+        int diff = query.descriptors[i * kDescriptorDim + k] -
+                   reference.descriptors[j * kDescriptorDim + k];
+        d += diff * diff;
+      }
+      if (d < d0) {
+        d1 = d0;
+        d0 = d;
+        at = j;
+      } else if (d < d1) {
+        d1 = d;
+      }
+    }
+    if (static_cast<double>(d0) < static_cast<double>(ratio2) * d1) ids[i] = at;
+  }
+  return ids;
+}
+
+// `features` with descriptor i of `from` appended (its keypoint too).
+void Append(LocalFeatures& features, const LocalFeatures& from, int i) {
+  features.keypoints.push_back(from.keypoints[i]);
+  features.descriptors.insert(
+      features.descriptors.end(),
+      from.descriptors.begin() +
+          static_cast<std::ptrdiff_t>(i) * kDescriptorDim,
+      from.descriptors.begin() +
+          static_cast<std::ptrdiff_t>(i + 1) * kDescriptorDim);
+}
+
+// `features`' first n descriptors.
+LocalFeatures First(const LocalFeatures& features, int n) {
+  LocalFeatures out;
+  out.width = features.width;
+  out.height = features.height;
+  for (int i = 0; i < n; ++i) Append(out, features, i);
+  return out;
+}
+
+// Two photos of one scene, plus the awkward cases: query rows that are
+// copies of reference rows (distance 0), a reference row present twice (a
+// tie for nearest, which must fail the ratio test), and sizes that fill no
+// whole block of query rows or reference lanes.
+TEST(DescriptorMatching, EveryKernelKeepsTheExactNearestPassingTheRatio) {
+  LocalFeatures query = FeaturesOf(kGraf3);
+  LocalFeatures reference = FeaturesOf(kGraf);
+  ASSERT_GT(reference.size(), 100);
+  for (int i = 0; i < 10; ++i) Append(query, reference, i);
+  Append(reference, reference, 5);  // row 5 twice
+  Append(query, query, 0);
+  ASSERT_NE(query.size() % 4, 0);
+  ASSERT_NE(reference.size() % 16, 0);
+  const float ratio2 = 0.8f * 0.8f;
+  struct Case {
+    const char* what;
+    LocalFeatures q, r;
+  };
+  const Case cases[] = {
+      {"graf3 against graf1", query, reference},
+      {"3 rows against 2", First(query, 3), First(reference, 2)},
+      {"5 rows against 17", First(query, 5), First(reference, 17)},
+      {"1 row against 33", First(query, 1), First(reference, 33)},
+  };
+  int kernels_run = 0;
+  for (MatchKernel kernel : {MatchKernel::kFloat, MatchKernel::kVnni}) {
+    if (!HasMatchKernel(kernel)) continue;
+    ++kernels_run;
+    for (const Case& c : cases) {
+      SCOPED_TRACE(std::string(c.what) + ", kernel " +
+                   std::to_string(static_cast<int>(kernel)));
+      const std::vector<std::int64_t> want =
+          BruteForceNearestPassingRatio(c.q, c.r, ratio2);
+      const std::vector<std::int64_t> got =
+          NearestPassingRatio(c.q, c.r, ratio2, kernel);
+      ASSERT_EQ(got.size(), want.size());
+      int differ = 0, kept = 0;
+      for (std::size_t i = 0; i < want.size(); ++i) {
+        differ += got[i] != want[i];
+        kept += want[i] >= 0;
+      }
+      if (kernel == MatchKernel::kVnni) {
+        EXPECT_EQ(got, want);  // exact integers: no pair may move
+      } else {
+        // Float rounding may move a pair that sits on the ratio's edge.
+        EXPECT_LE(differ, std::max<std::size_t>(1, want.size() / 200));
+      }
+      if (c.q.size() > 100) {
+        EXPECT_GT(kept, 200);
+        // Copies of reference rows 0..9 find them; the copy of row 5 ties
+        // with its twin and fails the ratio test.
+        const int base = query.size() - 11;
+        for (int i = 0; i < 10; ++i)
+          EXPECT_EQ(got[base + i], i == 5 ? -1 : i) << "copy of row " << i;
+      }
+    }
+  }
+  EXPECT_GE(kernels_run, 1);
 }
 
 // Verification finds nearest neighbours by one matrix product; the ratio

@@ -1,6 +1,6 @@
 // Geometric verification: are the local features of a query and a reference
 // related by one plane-to-plane transform? Descriptor matching with Lowe's
-// ratio test on nearest neighbours found by one matrix product, then a
+// ratio test on exact nearest neighbours (descriptor_matching.h), then a
 // homography fitted by MAGSAC++ (cv::USAC_MAGSAC).
 //
 // Thread safety: pure function.
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "spoor/local_features.h"
+#include "verify/descriptor_matching.h"
 
 namespace spoor {
 
@@ -23,6 +24,9 @@ struct VerifyOptions {
   double reprojection_fraction = 0.01;
   // Fewest ratio-test matches worth fitting. Default: 8.
   int min_matches = 8;
+  // How nearest neighbours are found; every kernel keeps the same pairs.
+  // Default: the fastest this processor has.
+  MatchKernel kernel = MatchKernel::kBest;
 };
 
 struct Verification {
