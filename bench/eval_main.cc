@@ -675,6 +675,9 @@ int main(int argc, char** argv) {
   j["stored_packing"] = options.stored_packing;
   j["max_features"] = options.features.max_features;
   j["max_side"] = options.decode.max_side;
+  j["octave_side"] = options.features.octave_side;
+  j["query_octave_side"] = options.query_octave_side;
+  j["query_min_features"] = options.query_min_features;
   std::ofstream(fs::path(out) / "results.json") << j.dump(2);
   std::fputs(md.str().c_str(), stdout);
   if (results["spoor"].uap < min_uap) {

@@ -39,6 +39,13 @@ std::string Label(const nlohmann::json& j) {
   if (j.value("global_candidates", 8) != 8)
     label += ", " + std::to_string(j.value("global_candidates", 8)) +
              " global candidates";
+  // Query SIFT settings, when not the defaults (older results lack them).
+  if (j.value("query_min_features", 400) != 400)
+    label +=
+        ", query floor " + std::to_string(j.value("query_min_features", 0));
+  if (j.value("query_octave_side", 1024) != 1024)
+    label +=
+        ", query octave " + std::to_string(j.value("query_octave_side", 0));
   if (j.value("padding", 0) > 0)
     label += ", " + std::to_string(j.value("references", 0)) + " refs";
   return label;
@@ -115,7 +122,22 @@ int main(int argc, char** argv) {
   max_qps *= 1.2;
   double lo = std::max(0.0, std::floor(min_uap * 20 - 1) / 20), hi = 1.0;
 
-  const int w = 760, h = 480, x0 = 70, y0 = 40, pw = 640, ph = 370;
+  std::vector<std::string> legends;
+  int legend_width = 0;
+  for (const Point& p : points) {
+    char legend[240];
+    std::snprintf(legend, sizeof(legend), "%s: uAP %.3f, %.2f q/s",
+                  p.label.c_str(), p.uap, p.qps);
+    legends.push_back(legend);
+    int baseline = 0;
+    legend_width = std::max(
+        legend_width,
+        cv::getTextSize(legend, cv::FONT_HERSHEY_SIMPLEX, 0.4, 1, &baseline)
+            .width);
+  }
+  const int h = 480, x0 = 70, y0 = 40, pw = 640, ph = 370;
+  // Wide enough for the longest legend, which may run past the plot.
+  const int w = std::max(760, x0 + 22 + legend_width + 10);
   cv::Mat img(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
   cv::rectangle(img, {x0, y0}, {x0 + pw, y0 + ph}, cv::Scalar(0, 0, 0));
   auto px = [&](double qps, double uap) {
@@ -137,11 +159,8 @@ int main(int argc, char** argv) {
   for (size_t i = 0; i < points.size(); ++i) {
     const cv::Scalar& c = colours[i % 6];
     cv::circle(img, px(points[i].qps, points[i].uap), 6, c, cv::FILLED);
-    char legend[200];
-    std::snprintf(legend, sizeof(legend), "%s: uAP %.3f, %.2f q/s",
-                  points[i].label.c_str(), points[i].uap, points[i].qps);
     cv::circle(img, {x0 + 12, ly - 4}, 5, c, cv::FILLED);
-    cv::putText(img, legend, {x0 + 22, ly}, cv::FONT_HERSHEY_SIMPLEX, 0.4,
+    cv::putText(img, legends[i], {x0 + 22, ly}, cv::FONT_HERSHEY_SIMPLEX, 0.4,
                 cv::Scalar(0, 0, 0));
     ly += 18;
   }
