@@ -1,6 +1,7 @@
 // Tentative matches for verification: each query descriptor's nearest
 // reference descriptor, kept when it passes Lowe's ratio test against the
-// second nearest. Two kernels give the same pairs:
+// second nearest. Two kernels, which keep the same pairs but where float
+// rounding moves one that sits on the ratio's edge:
 //
 //   kFloat  one matrix product (cv::gemm, OpenBLAS on the calling thread)
 //           of the descriptors as floats, then a branch-free scan of each

@@ -24,7 +24,8 @@ struct VerifyOptions {
   double reprojection_fraction = 0.01;
   // Fewest ratio-test matches worth fitting. Default: 8.
   int min_matches = 8;
-  // How nearest neighbours are found; every kernel keeps the same pairs.
+  // How nearest neighbours are found (descriptor_matching.h); the kernels
+  // keep the same pairs but for float rounding on the ratio's edge.
   // Default: the fastest this processor has.
   MatchKernel kernel = MatchKernel::kBest;
 };
